@@ -1,0 +1,70 @@
+"""Pseudo clicks: from predicted FP/FN maps to one proposed click (PseudoClick, ECCV 2022, Sec. 3).
+
+Threshold both error maps at 0.5, take the largest connected error region over both (regions smaller than
+``min_area`` px are ignored, as are regions vetoed by ``blocked``), and click at its most interior point
+(maximum of the distance transform, so the click lies inside even a concave region). The click is negative
+when the region comes from the FP map and positive when it comes from the FN map. Its confidence is the mean
+error probability inside the region.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ErrorRegionClick:
+    row: int
+    col: int
+    positive: bool
+    confidence: float
+    area: int
+
+
+def interior_point(region: np.ndarray) -> tuple[int, int]:
+    """(row, col) of the pixel of ``region`` (H x W bool) farthest from its boundary; the image border counts
+    as boundary. Ties: first in row-major order."""
+    padded = np.pad(region.astype(np.uint8), 1)
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    idx = int(np.argmax(dist))
+    return divmod(idx, region.shape[1])
+
+
+def largest_error_click(
+    fp: np.ndarray,
+    fn: np.ndarray,
+    threshold: float = 0.5,
+    min_area: int = 20,
+    blocked: np.ndarray | None = None,
+) -> ErrorRegionClick | None:
+    """Propose one click from error probability maps ``fp`` and ``fn`` (H x W float in [0, 1]).
+
+    ``blocked`` (H x W bool, optional): pixels where no click may be proposed (e.g. around withdrawn
+    proposals); a region whose interior point falls in it is skipped in favour of the next largest.
+    Returns None when no region reaches ``min_area``.
+    """
+    candidates = []
+    for positive, prob in ((False, fp), (True, fn)):
+        binary = (prob >= threshold).astype(np.uint8)
+        if not binary.any():
+            continue
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+        for lab in range(1, n):
+            area = int(stats[lab, cv2.CC_STAT_AREA])
+            if area >= min_area:
+                candidates.append((area, positive, lab, labels, prob, tuple(int(v) for v in stats[lab, :4])))
+    candidates.sort(key=lambda c: -c[0])
+    for area, positive, lab, labels, prob, (x, y, w, h) in candidates:
+        sub = labels[y : y + h, x : x + w] == lab
+        if blocked is not None:
+            sub = sub & ~blocked[y : y + h, x : x + w]
+            if sub.sum() < min_area:
+                continue
+        r, c = interior_point(sub)
+        conf = float(prob[y : y + h, x : x + w][sub].mean())
+        return ErrorRegionClick(y + r, x + c, positive, conf, area)
+    return None
+

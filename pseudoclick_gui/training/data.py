@@ -1,0 +1,287 @@
+"""Training data: dataset folders in the shared layout -> random object-centred or scene crops with simulated
+clicks (RITM's multi-point sampler, FACTS §5), as an infinite iterable stream.
+
+A folder holds ``images/``, ``masks/<id>[_<k>].png`` (0/255, one object each) and an index CSV with at
+least the columns ``image`` and ``mask`` (paths relative to the folder). Nothing is copied: files are read
+where they are.
+
+Spec strings (CLI ``--data``): ``PATH[:WEIGHT][:FILTER]`` where FILTER is ``column=v1|v2`` (keep rows whose
+column is one of the values) and/or ``min_area=N``, joined with ``,``. Example:
+``../shared/data/camvid_train:0.5:class=car|pedestrian|bicyclist|signsymbol|pole,min_area=400``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+MAX_CLICKS = 24
+
+
+@dataclass
+class DatasetSpec:
+    root: Path
+    weight: float = 1.0
+    filters: dict[str, set[str]] = field(default_factory=dict)
+    min_area: int = 80
+
+    @classmethod
+    def parse(cls, text: str) -> DatasetSpec:
+        parts = text.split(":")
+        spec = cls(Path(parts[0]))
+        if len(parts) > 1 and parts[1]:
+            spec.weight = float(parts[1])
+        if len(parts) > 2 and parts[2]:
+            for item in parts[2].split(","):
+                key, _, value = item.partition("=")
+                if key == "min_area":
+                    spec.min_area = int(value)
+                else:
+                    spec.filters[key] = set(value.split("|"))
+        return spec
+
+
+@dataclass
+class Instance:
+    image: Path
+    mask: Path
+    siblings: list[Path]
+
+
+def _index_csv(root: Path) -> Path:
+    for name in ("instances.csv", "index.csv"):
+        if (root / name).is_file():
+            return root / name
+    found = sorted(root.glob("*.csv"))
+    if not found:
+        raise FileNotFoundError(f"{root}: no index CSV")
+    return found[0]
+
+
+def read_instances(spec: DatasetSpec) -> list[Instance]:
+    """All instances of one folder that pass the spec's filters."""
+    rows = list(csv.DictReader(open(_index_csv(spec.root), newline="")))
+    by_image: dict[str, list[str]] = {}
+    keep = []
+    for row in rows:
+        by_image.setdefault(row["image"], []).append(row["mask"])
+        if any(row.get(col) not in values for col, values in spec.filters.items()):
+            continue
+        area_cols = [k for k in row if k.endswith("area_px") and "ignore" not in k]
+        if area_cols and row[area_cols[0]] and float(row[area_cols[0]]) < spec.min_area:
+            continue
+        keep.append(row)
+    out = []
+    for row in keep:
+        sibs = [spec.root / m for m in by_image[row["image"]] if m != row["mask"]]
+        out.append(Instance(spec.root / row["image"], spec.root / row["mask"], sibs))
+    return out
+
+
+def read_mask(path: Path) -> np.ndarray:
+    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if m is None:
+        raise OSError(f"cannot read mask {path}")
+    return m > 127
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    im = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if im is None:
+        raise OSError(f"cannot read image {path}")
+    return cv2.cvtColor(im, cv2.COLOR_BGR2RGB)
+
+
+# ----------------------------------------------------------------------------------------------- geometry
+def warp(image: np.ndarray, masks: list[np.ndarray], matrix: np.ndarray, size: int):
+    """Apply one affine map (image -> crop) to the image, the masks (bilinear on floats, then > 0.5: no
+    half-pixel shift between image and mask) and a validity map (False where the crop leaves the image)."""
+    img = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    out_masks = [
+        cv2.warpAffine(m.astype(np.float32), matrix, (size, size), flags=cv2.INTER_LINEAR) > 0.5 for m in masks
+    ]
+    ones = np.ones(image.shape[:2], np.float32)
+    valid = cv2.warpAffine(ones, matrix, (size, size), flags=cv2.INTER_LINEAR) > 0.5
+    return img, out_masks, valid
+
+
+def crop_matrix(cx: float, cy: float, side: float, size: int, flip: bool) -> np.ndarray:
+    """Affine map taking the square of ``side`` px centred at (cx, cy) to a ``size`` x ``size`` crop."""
+    s = size / side
+    m = np.array([[s, 0.0, size / 2 - s * cx], [0.0, s, size / 2 - s * cy]], np.float64)
+    if flip:
+        m = np.array([[-1.0, 0.0, size - 1.0], [0.0, 1.0, 0.0]]) @ np.vstack([m, [0, 0, 1]])
+    return m
+
+
+# ----------------------------------------------------------------------------------------------- clicks
+def _geometric(rng: random.Random, gamma: float, lo: int, hi: int) -> int:
+    weights = [gamma**k for k in range(hi - lo + 1)]
+    return lo + rng.choices(range(hi - lo + 1), weights)[0]
+
+
+def _pick(rng: np.random.Generator, region: np.ndarray, n: int) -> list[tuple[int, int]]:
+    idx = np.flatnonzero(region)
+    if idx.size == 0 or n <= 0:
+        return []
+    chosen = rng.choice(idx, size=min(n, idx.size), replace=False)
+    w = region.shape[1]
+    return [(int(i // w), int(i % w)) for i in chosen]
+
+
+def sample_clicks(
+    mask: np.ndarray,
+    others: list[np.ndarray],
+    valid: np.ndarray,
+    rng: np.random.Generator,
+    prng: random.Random,
+    max_pos: int = 12,
+    max_neg: int = 12,
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """RITM-style random clicks: 1 + k positives (P(k) ~ 0.8^k) in the (usually eroded) object; 0..max_neg
+    negatives from three strategies: background (0.1), other objects (0.4), a band around the object (0.5)."""
+    pos_region = mask
+    if prng.random() < 0.9:
+        eroded = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=3).astype(bool)
+        if eroded.any():
+            pos_region = eroded
+    n_pos = _geometric(prng, 0.8, 1, max_pos)
+    pos: list[tuple[int, int]] = []
+    if prng.random() < 0.5:
+        dist = cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+        pos.append(divmod(int(np.argmax(dist)), mask.shape[1]))
+        n_pos -= 1
+    pos += _pick(rng, pos_region, n_pos)
+
+    n_neg = _geometric(prng, 0.8, 0, max_neg)
+    bg = valid & ~mask
+    area = int(mask.sum())
+    width = max(1, math.ceil(0.1 * math.sqrt(max(area, 1))))
+    dil = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=width).astype(bool)
+    band = dil & ~mask & valid
+    other = np.zeros_like(mask)
+    for o in others:
+        other |= o
+    other &= bg
+    neg: list[tuple[int, int]] = []
+    for _ in range(n_neg):
+        u = prng.random()
+        region = band if u < 0.5 else (other if u < 0.9 else bg)
+        if not region.any():
+            region = band if band.any() else bg
+        neg += _pick(rng, region, 1)
+    return pos, neg
+
+
+# ----------------------------------------------------------------------------------------------- stream
+@dataclass
+class CropConfig:
+    size: int = 256
+    zoom_prob: float = 0.6  # object-centred crop (matches inference zoom-in) vs. a scene crop
+    grey_prob: float = 0.15
+    max_pos: int = 12
+    max_neg: int = 12
+
+
+class ClickSegStream(IterableDataset):
+    """Infinite stream of training samples. Each yields a dict of tensors:
+    image uint8 3xSxS, gt float32 1xSxS (1 object, 0 background, -1 ignore), clicks float32 MAX_CLICKS x 3
+    (row, col, sign; sign 0 = padding)."""
+
+    def __init__(self, specs: list[DatasetSpec], crop: CropConfig, seed: int = 0, rank: int = 0):
+        self.crop = crop
+        self.seed = seed
+        self.rank = rank
+        self.groups = []
+        for spec in specs:
+            inst = read_instances(spec)
+            if inst:
+                self.groups.append((spec.weight, inst))
+        if not self.groups:
+            raise ValueError("no training instances found")
+
+    def __len__(self) -> int:  # informative only
+        return sum(len(g) for _, g in self.groups)
+
+    def __iter__(self):
+        info = get_worker_info()
+        wid = info.id if info else 0
+        prng = random.Random((self.seed, self.rank, wid).__hash__())
+        rng = np.random.default_rng([self.seed, self.rank, wid])
+        weights = [w for w, _ in self.groups]
+        while True:
+            _, group = prng.choices(self.groups, weights)[0]
+            inst = prng.choice(group)
+            try:
+                sample = self.make_sample(inst, rng, prng)
+            except (OSError, ValueError):
+                continue
+            if sample is not None:
+                yield sample
+
+    def make_sample(self, inst: Instance, rng: np.random.Generator, prng: random.Random):
+        cfg = self.crop
+        image = read_rgb(inst.image)
+        mask = read_mask(inst.mask)
+        if mask.shape != image.shape[:2]:
+            return None
+        others = [read_mask(p) for p in prng.sample(inst.siblings, min(3, len(inst.siblings)))]
+        others = [o for o in others if o.shape == mask.shape]
+        ys, xs = np.nonzero(mask)
+        if ys.size < 20:
+            return None
+        x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+        h, w = mask.shape
+        flip = prng.random() < 0.5
+        size = cfg.size
+        if prng.random() < cfg.zoom_prob:
+            side = max(x1 - x0, y1 - y0) * prng.uniform(1.15, 2.0)
+            side = max(side, 24.0)
+            cx = (x0 + x1) / 2 + prng.uniform(-0.15, 0.15) * side
+            cy = (y0 + y1) / 2 + prng.uniform(-0.15, 0.15) * side
+        else:
+            side = max(h, w) / prng.uniform(0.8, 2.0)
+            # any window that contains the object's centre
+            ocx, ocy = (x0 + x1) / 2, (y0 + y1) / 2
+            cx = ocx + prng.uniform(-0.4, 0.4) * side
+            cy = ocy + prng.uniform(-0.4, 0.4) * side
+        m = crop_matrix(cx, cy, side, size, flip)
+        img, warped, valid = warp(image, [mask, *others], m, size)
+        tmask, tothers = warped[0], warped[1:]
+        if tmask.sum() < 60:
+            return None
+        img = self.color(img, prng)
+        pos, neg = sample_clicks(tmask, tothers, valid, rng, prng, cfg.max_pos, cfg.max_neg)
+        clicks = np.zeros((MAX_CLICKS, 3), np.float32)
+        for i, (r, c) in enumerate(pos[: MAX_CLICKS // 2]):
+            clicks[i] = (r, c, 1)
+        for i, (r, c) in enumerate(neg[: MAX_CLICKS // 2]):
+            clicks[MAX_CLICKS // 2 + i] = (r, c, -1)
+        gt = np.where(valid, tmask.astype(np.float32), -1.0)[None]
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))),
+            "gt": torch.from_numpy(gt),
+            "clicks": torch.from_numpy(clicks),
+        }
+
+    def color(self, img: np.ndarray, prng: random.Random) -> np.ndarray:
+        """RITM photometric augmentation (brightness, contrast, RGB shift) + grey conversion."""
+        f = img.astype(np.float32)
+        if prng.random() < self.crop.grey_prob:
+            g = f @ np.array([0.299, 0.587, 0.114], np.float32)
+            f = np.repeat(g[..., None], 3, axis=2)
+        if prng.random() < 0.8:
+            alpha = 1.0 + prng.uniform(-0.15, 0.4)
+            beta = prng.uniform(-0.25, 0.25) * 255
+            f = (f - 128.0) * alpha + 128.0 + beta
+        if prng.random() < 0.5:
+            f = f + np.array([prng.uniform(-10, 10) for _ in range(3)], np.float32)
+        return np.clip(f, 0, 255).astype(np.uint8)

@@ -1,0 +1,312 @@
+"""The training loop behind ``pseudoclick train``: resumable, checkpointing, DDP-ready.
+
+One step (FACTS §1 and §5, plus what PseudoClick needs):
+1. a batch of crops with RITM random clicks (``data.py``);
+2. 0..``max_iter`` iterative steps without gradients, each adding one click at the model's own error; with
+   probability ``iter_pseudo_prob`` a step also runs the inference-time pseudo-click pass (a pseudo click from
+   its own error maps, fed through the pseudo channels), so previous masks look like the ones seen in use;
+3. the final pass: with probability ``pseudo_prob`` a pseudo click is first proposed without gradients, from
+   the model's own error maps (sometimes right, sometimes wrong) or, with probability ``oracle_prob``, from
+   the true error maps, and the final pass sees it; otherwise the final pass has no pseudo click, which is
+   exactly the pass whose error maps make proposals at inference;
+4. loss: NFL on mask, FP and FN, with FP/FN targets from the final pass's own (detached) prediction.
+
+Checkpoints: ``OUT/last.pt`` (everything needed to resume exactly: model, optimizer, step, RNG states, config)
+every ``checkpoint_minutes`` and on SIGINT/SIGTERM; ``OUT/model_stepNNNNNN.pt`` (fp16 engine checkpoint) at
+each save. ``OUT/log.csv`` gets losses and throughput.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+
+from ..engine.checkpoint import save_checkpoint
+from ..engine.encoding import disk_maps
+from ..engine.network import NetConfig, PseudoClickNet
+from .clicks import add_error_clicks, oracle_pseudo_clicks, own_pseudo_clicks
+from .data import ClickSegStream, CropConfig, DatasetSpec
+from .losses import normalized_focal_loss
+
+
+@dataclass
+class TrainConfig:
+    data: list[str]
+    out: str
+    batch: int = 8
+    crop: int = 256
+    lr: float = 5e-4
+    backbone_lr_mult: float = 0.1
+    total_steps: int = 60000  # cosine schedule length (lr -> 0.1 x lr at the end)
+    warmup_steps: int = 300
+    max_steps: int | None = None  # stop after this step (default: total_steps)
+    minutes: float | None = None  # stop after this wall time
+    checkpoint_minutes: float = 5.0
+    workers: int = 1
+    threads: int = 2
+    seed: int = 0
+    lambdas: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    max_iter: int = 3
+    iter_pseudo_prob: float = 0.3
+    pseudo_prob: float = 0.5
+    oracle_prob: float = 0.3
+    zoom_prob: float = 0.6
+    grey_prob: float = 0.15
+    init: str | None = None  # engine checkpoint to start from (instead of ImageNet weights)
+    net: dict = field(default_factory=dict)
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.total_steps - cfg.warmup_steps))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def _is_dist() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def _rank() -> int:
+    return dist.get_rank() if _is_dist() else 0
+
+
+def build_optimizer(model: PseudoClickNet, cfg: TrainConfig) -> torch.optim.Optimizer:
+    back = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
+    return torch.optim.Adam(
+        [{"params": back, "lr": cfg.lr * cfg.backbone_lr_mult, "base_lr": cfg.lr * cfg.backbone_lr_mult},
+         {"params": rest, "lr": cfg.lr, "base_lr": cfg.lr}],
+        betas=(0.9, 0.999),
+    )
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, resume: bool = False):
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        torch.set_num_threads(cfg.threads)
+        if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1 and not _is_dist():
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            dist.init_process_group(backend)
+        self.rank = _rank()
+        self.world = dist.get_world_size() if _is_dist() else 1
+        self.device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+        self.step = 0
+        self.samples_seen = 0
+        self.train_seconds = 0.0
+        state = None
+        if resume and (self.out / "last.pt").is_file():
+            state = torch.load(self.out / "last.pt", map_location="cpu", weights_only=True)
+            saved = state["train_config"]
+            saved["lambdas"] = tuple(saved["lambdas"])
+            # keep the saved recipe; allow the stopping criteria and output to change on resume
+            for k in ("max_steps", "minutes", "out", "workers", "threads", "checkpoint_minutes", "total_steps"):
+                saved[k] = getattr(cfg, k)
+            self.cfg = cfg = TrainConfig(**saved)
+        self.model = PseudoClickNet(NetConfig.from_dict(cfg.net), pretrained_backbone=state is None and cfg.init is None)
+        if cfg.init and state is None:
+            from ..engine.checkpoint import read_checkpoint
+
+            sd = read_checkpoint(cfg.init)["state_dict"]
+            self.model.load_state_dict({k: v.float() for k, v in sd.items()})
+        self.model.to(self.device).to(memory_format=torch.channels_last)
+        self.opt = build_optimizer(self.model, cfg)
+        self.prng = random.Random(cfg.seed * 1000 + self.rank)
+        self.nrng = np.random.default_rng([cfg.seed, self.rank, 17])
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.step = int(state["step"])
+            self.samples_seen = int(state["samples_seen"])
+            self.train_seconds = float(state["train_seconds"])
+            torch.set_rng_state(state["torch_rng"])
+            self.prng.setstate(_to_tuple(state["python_rng"]))
+            self.nrng.bit_generator.state = state["numpy_rng"]
+        self.net = self.model
+        if self.world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model)
+        specs = [DatasetSpec.parse(s) for s in cfg.data]
+        crop = CropConfig(size=cfg.crop, zoom_prob=cfg.zoom_prob, grey_prob=cfg.grey_prob)
+        # the data stream's seed depends on the step so a resumed run continues deterministically
+        self.stream = ClickSegStream(specs, crop, seed=cfg.seed * 100003 + self.step, rank=self.rank)
+        self._stop = False
+
+    # ------------------------------------------------------------------------------------------------ state
+    def save(self) -> None:
+        if self.rank != 0:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "step": self.step,
+            "samples_seen": self.samples_seen,
+            "train_seconds": self.train_seconds,
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": self.prng.getstate(),
+            "numpy_rng": self.nrng.bit_generator.state,
+            "train_config": {**asdict(self.cfg), "lambdas": list(self.cfg.lambdas)},
+        }
+        tmp = self.out / "last.pt.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, self.out / "last.pt")
+        meta = {
+            "step": self.step,
+            "samples_seen": self.samples_seen,
+            "cpu_hours": round(self.train_seconds * self.world / 3600, 3),
+            "train_config": {**asdict(self.cfg), "lambdas": list(self.cfg.lambdas)},
+        }
+        save_checkpoint(self.model, self.out / f"model_step{self.step:06d}.pt", meta=meta)
+
+    def _on_signal(self, signum, frame) -> None:
+        self._stop = True
+
+    # ------------------------------------------------------------------------------------------------ step
+    def forward(self, net, image, prev, clicks, pseudo_clicks):
+        n, _, h, w = image.shape
+        maps = torch.cat([prev, disk_maps(clicks, h, w)], 1)
+        pseudo = disk_maps(pseudo_clicks, h, w) if pseudo_clicks.shape[1] else None
+        maps = maps.contiguous(memory_format=torch.channels_last)
+        if pseudo is not None:
+            pseudo = pseudo.contiguous(memory_format=torch.channels_last)
+        return net(image, maps, pseudo)
+
+    def train_step(self, batch: dict) -> dict[str, float]:
+        cfg = self.cfg
+        image = (batch["image"].float() / 255.0).contiguous(memory_format=torch.channels_last)
+        gt = batch["gt"]
+        clicks = batch["clicks"]
+        n, _, h, w = image.shape
+        prev = torch.zeros(n, 1, h, w)
+        pseudo = torch.zeros(n, 0, 3)
+        plain = self.model  # no-gradient passes skip DDP bookkeeping
+        self.model.train()
+        self.model.freeze_backbone_bn()
+        n_iter = self.prng.randint(0, cfg.max_iter)
+        with torch.no_grad():
+            for _ in range(n_iter):
+                out = self.forward(plain, image, prev, clicks, pseudo)
+                prob = torch.sigmoid(out["seg"])
+                if self.prng.random() < cfg.iter_pseudo_prob:
+                    pseudo = torch.cat([pseudo, own_pseudo_clicks(torch.sigmoid(out["err"]))], 1)
+                    prob = torch.sigmoid(self.forward(plain, image, prev, clicks, pseudo)["seg"])
+                prev = prob
+                clicks = add_error_clicks(clicks, gt, prob, self.nrng)
+            if self.prng.random() < cfg.pseudo_prob:
+                out = self.forward(plain, image, prev, clicks, pseudo)
+                if self.prng.random() < cfg.oracle_prob:
+                    new = oracle_pseudo_clicks(gt, torch.sigmoid(out["seg"]))
+                else:
+                    new = own_pseudo_clicks(torch.sigmoid(out["err"]))
+                pseudo = torch.cat([pseudo, new], 1)
+        out = self.forward(self.net, image, prev, clicks, pseudo)
+        seg, err = out["seg"], out["err"]
+        with torch.no_grad():
+            pred = torch.sigmoid(seg) >= 0.5
+            valid = gt >= 0
+            obj = gt > 0.5
+            t_fp = torch.where(valid, (~obj & pred).float(), torch.full_like(gt, -1.0))
+            t_fn = torch.where(valid, (obj & ~pred).float(), torch.full_like(gt, -1.0))
+        l_seg = normalized_focal_loss(seg, gt)
+        l_fp = normalized_focal_loss(err[:, :1], t_fp)
+        l_fn = normalized_focal_loss(err[:, 1:], t_fn)
+        lam = cfg.lambdas
+        loss = lam[0] * l_seg + lam[1] * l_fp + lam[2] * l_fn
+        factor = lr_factor(self.step, cfg)
+        for g in self.opt.param_groups:
+            g["lr"] = g["base_lr"] * factor
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.opt.step()
+        with torch.no_grad():
+            iou = _batch_iou(seg, gt)
+        return {"loss": loss.item(), "seg": l_seg.item(), "fp": l_fp.item(), "fn": l_fn.item(), "iou": iou,
+                "lr": self.opt.param_groups[1]["lr"], "n_iter": n_iter}
+
+    # ------------------------------------------------------------------------------------------------ run
+    def run(self) -> int:
+        cfg = self.cfg
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        loader = DataLoader(self.stream, batch_size=cfg.batch, num_workers=cfg.workers,
+                            persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers > 0 else None)
+        max_steps = cfg.max_steps or cfg.total_steps
+        log_path = self.out / "log.csv"
+        self.out.mkdir(parents=True, exist_ok=True)
+        new_log = not log_path.exists()
+        logf = open(log_path, "a", newline="") if self.rank == 0 else None
+        writer = csv.writer(logf) if logf else None
+        if writer and new_log:
+            writer.writerow(["step", "samples", "train_hours", "loss", "seg", "fp", "fn", "iou", "lr", "samples_per_s"])
+        pbar = None
+        if self.rank == 0:
+            from tqdm import tqdm
+
+            pbar = tqdm(total=max_steps, initial=self.step, unit="step", dynamic_ncols=True, mininterval=5)
+        start = time.time()
+        last_save = time.time()
+        ema = None
+        t_prev = time.time()
+        try:
+            for batch in loader:
+                if self.step >= max_steps or self._stop:
+                    break
+                if cfg.minutes is not None and time.time() - start > cfg.minutes * 60:
+                    break
+                stats = self.train_step(batch)
+                now = time.time()
+                self.train_seconds += now - t_prev
+                sps = cfg.batch * self.world / max(1e-6, now - t_prev)
+                t_prev = now
+                self.step += 1
+                self.samples_seen += cfg.batch * self.world
+                ema = stats if ema is None else {k: 0.98 * ema[k] + 0.02 * v for k, v in stats.items()}
+                ema["sps"] = sps if "sps" not in ema else 0.95 * ema["sps"] + 0.05 * sps
+                if pbar is not None:
+                    pbar.update(1)
+                    pbar.set_postfix(loss=f"{ema['loss']:.3f}", iou=f"{ema['iou']:.3f}", sps=f"{ema['sps']:.1f}", refresh=False)
+                if writer and self.step % 25 == 0:
+                    writer.writerow([self.step, self.samples_seen, round(self.train_seconds / 3600, 4),
+                                     *(round(ema[k], 5) for k in ("loss", "seg", "fp", "fn", "iou")),
+                                     f"{stats['lr']:.2e}", round(ema["sps"], 2)])
+                    logf.flush()
+                if now - last_save > cfg.checkpoint_minutes * 60:
+                    self.save()
+                    last_save = time.time()
+        finally:
+            self.save()
+            if pbar is not None:
+                pbar.close()
+            if logf:
+                logf.close()
+            for s, h in old.items():
+                signal.signal(s, h)
+        return 0
+
+
+def _batch_iou(seg: torch.Tensor, gt: torch.Tensor) -> float:
+    pred = seg > 0
+    valid = gt >= 0
+    obj = gt > 0.5
+    inter = (pred & obj & valid).sum((1, 2, 3)).float()
+    union = ((pred | obj) & valid).sum((1, 2, 3)).float()
+    return float((inter / union.clamp(min=1)).mean())
+
+
+def _to_tuple(x):
+    return tuple(_to_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+__all__ = ["TrainConfig", "Trainer", "lr_factor"]
