@@ -1,0 +1,389 @@
+"""``Session``: the interactive API the GUI, the evaluation harness and external code use.
+
+Read it like segment-anything's predictor: ``set_image`` once, then clicks and ``predict``. All coordinates are
+image pixels, ``x`` = column, ``y`` = row. All maps are H x W float32 at the image's resolution.
+
+    s = Session.from_default_checkpoint()
+    s.set_image(rgb)
+    s.add_click(x=120, y=80, positive=True)
+    r = s.predict()                   # r.probability, r.fp, r.fn, r.mask
+    c = s.propose_pseudo_click()      # Click(kind="pseudo") or None
+    s.accept_pseudo_click(c); r = s.predict()   # or s.withdraw_pseudo_click(c)
+
+How a prediction is made (FACTS §3): the first click sees the whole image scaled so its long side is at most
+``max_side``; from the second click on, the network sees RITM's zoom-in window (bbox of mask and positive
+clicks, ×1.4, at least 200 px) scaled to ``zoom_side``, and the output is pasted back (0 outside). The previous
+mask input is the full-resolution probability of the prediction before the latest human click, so an accepted
+pseudo click re-runs the same step with the pseudo-click channels set, exactly as in training. A 6000 x 4000
+photo never goes through the network at full resolution.
+
+Thread safety: every public method holds one lock, so a GUI worker thread may call ``predict`` while the UI
+thread reads ``clicks``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError, PseudoClickError
+from .checkpoint import load_model
+from .encoding import DISK_RADIUS, disk_maps
+from .network import PseudoClickNet
+from .preprocess import to_rgb_uint8
+from .pseudo import largest_error_click
+from .types import Click, Prediction
+from .zoom import CropTransform, Rect, update_roi
+
+DEFAULT_CHECKPOINT = "pseudoclick-lite0.pt"
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"CUDA ({torch.cuda.get_device_name(device)})"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+@dataclass
+class _Step:
+    """Undo record: what one click changed."""
+
+    kind: str  # "human" | "pseudo" | "withdraw"
+    click: Click
+    base_prev: np.ndarray | None  # previous-mask input before this step (uint8-quantised to save memory)
+    roi: Rect | None
+    last: Prediction | None
+    last_valid: bool  # whether ``last`` was up to date with the clicks before this step
+
+
+class Session:
+    def __init__(self, model: PseudoClickNet, device: str | torch.device | None = None, *, zoom_in: bool = True,
+                 zoom_side: int = 400, max_side: int = 480, flip: bool = False, threshold: float = 0.5,
+                 min_region: int = 20, meta: dict | None = None):
+        self.device = torch.device(device) if device is not None else default_device()
+        self.model = model.to(self.device).eval()
+        if self.device.type == "cpu":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.zoom_in = zoom_in
+        self.zoom_side = zoom_side
+        self.max_side = max_side
+        self.flip = flip
+        self.threshold = threshold
+        self.min_region = min_region
+        self.meta = dict(meta or {})
+        self._lock = threading.RLock()
+        self._image: np.ndarray | None = None
+        self.reset()
+
+    # --------------------------------------------------------------------------------------- construction
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None, **kwargs) -> Session:
+        dev = torch.device(device) if device is not None else default_device()
+        model, meta = load_model(path, dev)
+        return cls(model, dev, meta=meta, **kwargs)
+
+    @classmethod
+    def from_default_checkpoint(cls, device: str | torch.device | None = None, **kwargs) -> Session:
+        """The shipped model (``models/pseudoclick-lite0.pt``, or ``$PSEUDOCLICK_MODELS``); CheckpointError with
+        a clear message when none is installed or it is corrupt."""
+        path = find_default_checkpoint()
+        return cls.from_checkpoint(path, device, **kwargs)
+
+    @classmethod
+    def from_random(cls, device: str | torch.device | None = None, seed: int = 0, **kwargs) -> Session:
+        """A randomly initialised network (tests, benchmarks of speed): its masks mean nothing."""
+        torch.manual_seed(seed)
+        return cls(PseudoClickNet(), device, meta={"random": True}, **kwargs)
+
+    @property
+    def device_name(self) -> str:
+        return device_name(self.device)
+
+    # --------------------------------------------------------------------------------------- state
+    def set_image(self, image: np.ndarray) -> None:
+        """H x W x 3 uint8 RGB (other layouts/types: see ``preprocess.py``). Clears all clicks."""
+        rgb = to_rgb_uint8(image)
+        with self._lock:
+            self._image = rgb
+            self.reset()
+
+    @property
+    def image(self) -> np.ndarray | None:
+        return self._image
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        self._need_image()
+        return self._image.shape[:2]
+
+    def reset(self) -> None:
+        """Forget the current object's clicks and mask (the image stays)."""
+        with self._lock:
+            self._human: list[Click] = []
+            self._pseudo: list[Click] = []
+            self._withdrawn: list[Click] = []
+            self._history: list[_Step] = []
+            self._redo: list[_Step] = []
+            self._base_prev: np.ndarray | None = None
+            self._roi: Rect | None = None
+            self._last: Prediction | None = None
+            self._dirty = True
+            self._seed_mask: np.ndarray | None = None
+
+    def set_previous_mask(self, mask: np.ndarray | None) -> None:
+        """Start the current object from an existing mask (H x W bool or probability): re-opening an instance,
+        an imported mask, or propagation from a neighbouring slice. Clears clicks."""
+        with self._lock:
+            self._need_image()
+            self.reset()
+            if mask is not None:
+                m = np.asarray(mask, dtype=np.float32)
+                if m.shape != self._image.shape[:2]:
+                    raise PseudoClickError(f"mask shape {m.shape} does not match the image {self._image.shape[:2]}")
+                self._base_prev = np.clip(m, 0, 1)
+                self._seed_mask = self._base_prev
+                z = np.zeros_like(self._base_prev)
+                self._last = Prediction(self._base_prev.copy(), z, z.copy(), self.threshold)
+                self._dirty = False
+
+    @property
+    def clicks(self) -> list[Click]:
+        """Human clicks and accepted pseudo clicks, in the order they were made."""
+        with self._lock:
+            return [s.click for s in self._history if s.kind in ("human", "pseudo")]
+
+    @property
+    def human_clicks(self) -> list[Click]:
+        return list(self._human)
+
+    @property
+    def pseudo_clicks(self) -> list[Click]:
+        return list(self._pseudo)
+
+    @property
+    def withdrawn_clicks(self) -> list[Click]:
+        return list(self._withdrawn)
+
+    @property
+    def last_prediction(self) -> Prediction | None:
+        return self._last
+
+    def _need_image(self) -> None:
+        if self._image is None:
+            raise PseudoClickError("no image: call set_image() first")
+
+    def _check_xy(self, x: float, y: float) -> None:
+        h, w = self._image.shape[:2]
+        if not (0 <= x < w and 0 <= y < h) or not np.isfinite([x, y]).all():
+            raise PseudoClickError(f"click ({x:.1f}, {y:.1f}) is outside the {w} x {h} image")
+
+    def _push(self, kind: str, click: Click) -> None:
+        prev = None if self._base_prev is None else (self._base_prev * 255 + 0.5).astype(np.uint8)
+        self._history.append(_Step(kind, click, prev, self._roi, self._last, not self._dirty))
+        self._redo.clear()
+        self._dirty = True
+
+    # --------------------------------------------------------------------------------------- clicks
+    def add_click(self, x: float, y: float, positive: bool = True) -> Click:
+        """A human click. The previous-mask input becomes the latest prediction."""
+        with self._lock:
+            self._need_image()
+            self._check_xy(x, y)
+            click = Click(float(x), float(y), bool(positive), "human", 1.0)
+            self._push("human", click)
+            if self._last is not None:
+                self._base_prev = self._last.probability
+            self._human.append(click)
+            return click
+
+    def propose_pseudo_click(self) -> Click | None:
+        """The next click the network suggests, from the largest error region of the latest prediction (runs
+        ``predict`` first when clicks changed). None when no error region is large enough."""
+        with self._lock:
+            if not self._human:
+                return None
+            pred = self.predict()
+            blocked = self._blocked_mask()
+            c = largest_error_click(pred.fp, pred.fn, 0.5, self.min_region, blocked)
+            if c is None:
+                return None
+            return Click(float(c.col), float(c.row), c.positive, "pseudo", c.confidence, c.area)
+
+    def accept_pseudo_click(self, click: Click) -> Click:
+        """Use a proposed click: it goes into the pseudo-click channels (it does not count as a human click)."""
+        with self._lock:
+            self._need_image()
+            self._check_xy(click.x, click.y)
+            c = Click(click.x, click.y, click.positive, "pseudo", click.confidence, click.region_area)
+            self._push("pseudo", c)
+            self._pseudo.append(c)
+            return c
+
+    def withdraw_pseudo_click(self, click: Click) -> None:
+        """Reject a proposal: it is not proposed again near that spot for the current object. If it had been
+        accepted, it is removed from the inputs."""
+        with self._lock:
+            c = Click(click.x, click.y, click.positive, "pseudo", click.confidence, click.region_area)
+            self._push("withdraw", c)
+            self._withdrawn.append(c)
+            if c in self._pseudo:
+                self._pseudo.remove(c)
+
+    def undo(self) -> Click | None:
+        """Undo the last human click, accepted pseudo click or withdrawal; returns it (None if nothing)."""
+        with self._lock:
+            if not self._history:
+                return None
+            step = self._history.pop()
+            self._apply_undo(step)
+            self._redo.append(step)
+            return step.click
+
+    def redo(self) -> Click | None:
+        with self._lock:
+            if not self._redo:
+                return None
+            step = self._redo.pop()
+            redo = list(self._redo)
+            if step.kind == "human":
+                self.add_click(step.click.x, step.click.y, step.click.positive)
+            elif step.kind == "pseudo":
+                self.accept_pseudo_click(step.click)
+            else:
+                self.withdraw_pseudo_click(step.click)
+            self._redo = redo
+            return step.click
+
+    def _apply_undo(self, step: _Step) -> None:
+        if step.kind == "human":
+            self._human.remove(step.click)
+        elif step.kind == "pseudo":
+            self._pseudo.remove(step.click)
+        else:
+            self._withdrawn.remove(step.click)
+            if any(s.kind == "pseudo" and s.click == step.click for s in self._history):
+                self._pseudo.append(step.click)
+        self._base_prev = None if step.base_prev is None else step.base_prev.astype(np.float32) / 255.0
+        self._roi = step.roi
+        self._last = step.last
+        self._dirty = not step.last_valid
+
+    def _blocked_mask(self) -> np.ndarray | None:
+        """Pixels near withdrawn proposals and existing clicks: no proposal lands there again."""
+        spots = [(c, 3 * DISK_RADIUS) for c in self._withdrawn] + [(c, DISK_RADIUS) for c in self._human + self._pseudo]
+        if not spots:
+            return None
+        h, w = self._image.shape[:2]
+        blocked = np.zeros((h, w), bool)
+        for c, r in spots:
+            r_i = int(np.ceil(r))
+            y0, y1 = max(0, int(c.y) - r_i), min(h, int(c.y) + r_i + 1)
+            x0, x1 = max(0, int(c.x) - r_i), min(w, int(c.x) + r_i + 1)
+            yy, xx = np.ogrid[y0:y1, x0:x1]
+            blocked[y0:y1, x0:x1] |= (yy - c.y) ** 2 + (xx - c.x) ** 2 <= r * r
+        return blocked
+
+    # --------------------------------------------------------------------------------------- inference
+    def predict(self) -> Prediction:
+        """Run the network for the current clicks (cached: calling twice does not run twice)."""
+        with self._lock:
+            self._need_image()
+            if not self._dirty and self._last is not None:
+                return self._last
+            t0 = time.perf_counter()
+            h, w = self._image.shape[:2]
+            if not self._human and not self._pseudo:
+                base = self._base_prev if self._base_prev is not None else np.zeros((h, w), np.float32)
+                z = np.zeros((h, w), np.float32)
+                self._last = Prediction(base.copy(), z, z.copy(), self.threshold)
+                self._dirty = False
+                return self._last
+            prev = self._base_prev if self._base_prev is not None else np.zeros((h, w), np.float32)
+            transform = self._transform(prev)
+            out = self._run(transform, prev)
+            prob = transform.inverse_map(out[..., 0], h, w)
+            fp = transform.inverse_map(out[..., 1], h, w)
+            fn = transform.inverse_map(out[..., 2], h, w)
+            ms = (time.perf_counter() - t0) * 1000
+            self._last = Prediction(prob, fp, fn, self.threshold, ms, transform.roi)
+            self._dirty = False
+            return self._last
+
+    def _transform(self, prev: np.ndarray) -> CropTransform:
+        h, w = self._image.shape[:2]
+        full = (0, 0, w, h)
+        n_clicks = len(self._human) + len(self._pseudo)
+        if not self.zoom_in or (n_clicks <= 1 and self._seed_mask is None):
+            return CropTransform.fit(full, self.max_side, upscale=False)
+        last_human = self._human[-1] if self._human else None
+        last = (last_human.x, last_human.y, last_human.positive) if last_human else None
+        positives = [(c.x, c.y) for c in self._human + self._pseudo if c.positive]
+        if self._history and self._history[-1].kind == "human" or self._roi is None:
+            self._roi = update_roi(self._roi, prev > 0.5, positives, last)
+        roi = self._roi or full
+        return CropTransform.fit(roi, self.zoom_side, upscale=True)
+
+    @torch.inference_mode()
+    def _run(self, t: CropTransform, prev: np.ndarray) -> np.ndarray:
+        """Returns out_h x out_w x 3 probabilities (mask, fp, fn) in the crop."""
+        img = t.forward_image(self._image)
+        prev_c = t.forward_image(prev.astype(np.float32))
+        hc, wc = img.shape[:2]
+
+        def tensor_clicks(clicks: list[Click]) -> torch.Tensor:
+            pts = []
+            for c in clicks:
+                cx, cy = t.forward_point(c.x, c.y)
+                pts.append((cy, cx, 1.0 if c.positive else -1.0))
+            return torch.tensor(pts, dtype=torch.float32).view(1, len(pts), 3)
+
+        dev = self.device
+        image = torch.from_numpy(img).to(dev).permute(2, 0, 1)[None].float() / 255.0
+        maps = torch.cat([torch.from_numpy(prev_c).to(dev)[None, None], disk_maps(tensor_clicks(self._human), hc, wc).to(dev)], 1)
+        pseudo = disk_maps(tensor_clicks(self._pseudo), hc, wc).to(dev)
+        if self.flip:
+            image, maps, pseudo = (torch.cat([x, x.flip(-1)]) for x in (image, maps, pseudo))
+        if dev.type == "cpu":
+            image, maps, pseudo = (x.contiguous(memory_format=torch.channels_last) for x in (image, maps, pseudo))
+        out = self.model(image, maps, pseudo)
+        logits = torch.cat([out["seg"], out["err"]], 1)
+        if self.flip:
+            logits = 0.5 * (logits[:1] + logits[1:].flip(-1))
+        return torch.sigmoid(logits)[0].permute(1, 2, 0).float().cpu().numpy()
+
+    def refine_with_error_maps(self) -> Prediction:
+        """The paper's post-processing: P' = clip(P - E_fp + E_fn, 0, 1) on the latest prediction.
+        Returns a new Prediction; the session's state is unchanged."""
+        with self._lock:
+            p = self.predict()
+            refined = np.clip(p.probability - p.fp + p.fn, 0.0, 1.0).astype(np.float32)
+            return Prediction(refined, p.fp, p.fn, p.threshold, p.elapsed_ms, p.roi, {"refined": True})
+
+    def warm_up(self) -> None:
+        """One forward on a small dummy input so the first real click is not slowed by lazy initialisation."""
+        with torch.inference_mode():
+            x = torch.zeros(1, 3, 64, 64, device=self.device)
+            self.model(x, torch.zeros(1, 3, 64, 64, device=self.device), None)
+
+
+def find_default_checkpoint() -> Path:
+    from ..paths import models_dirs
+
+    for d in models_dirs():
+        p = d / DEFAULT_CHECKPOINT
+        if p.is_file():
+            return p
+    searched = ", ".join(str(d) for d in models_dirs()) or "(no models folder found)"
+    raise CheckpointError(
+        f"no trained model found ({DEFAULT_CHECKPOINT} in {searched}). Train one with `pseudoclick train` "
+        "or point $PSEUDOCLICK_MODELS at a folder holding it."
+    )
