@@ -228,8 +228,11 @@ def import_coco(store: ProjectStore, coco_json, images_dir, *, report: ImportRep
                 try:
                     if not path.is_file():
                         raise ProjectError("image file not found")
+                    fw, fh = _imageio.image_size(path)
                     w, h = im.get("width"), im.get("height")
-                    iid = store.add_image(path, width=w, height=h) if w and h else store.add_image(path)
+                    if w and h and (int(w), int(h)) != (fw, fh):
+                        raise ProjectError(f"the COCO file says {w}x{h} but the image is {fw}x{fh}")
+                    iid = store.add_image(path, width=fw, height=fh)
                     rec = store.image(iid)
                     img_map[int(im["id"])] = (iid, rec.height, rec.width)
                     report.images.append(iid)
