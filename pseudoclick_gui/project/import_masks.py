@@ -3,7 +3,8 @@
 Every function adds what it can and records per-file problems in an :class:`ImportReport` instead of
 stopping at the first bad file; the caller (CLI, GUI) shows ``report.summary()``. Rows are written in
 chunks of a few hundred per transaction, so an import interrupted half-way keeps the chunks already done
-and can simply be run again (images and volumes are idempotent per path; masks and COCO annotations are
+and can simply be run again. Files are read outside the store's lock and each chunk is then written in one
+transaction, so a GUI thread using the same store is only held up for the writes (images and volumes are idempotent per path; masks and COCO annotations are
 not deduplicated, so re-running those adds them a second time).
 """
 
@@ -96,13 +97,27 @@ def import_images(store: ProjectStore, folder_or_files, *, report: ImportReport 
     bar = _progress(range(len(files)), len(files), "images", progress)
     it = iter(bar)
     for chunk in _chunks(files):
+        # read headers and checksums without holding the store (the GUI may be writing meanwhile) ...
+        ready = []
+        for f in chunk:
+            next(it, None)
+            try:
+                existing = store.find_image(f)
+                if existing is not None:
+                    ready.append((f, existing, None))
+                    continue
+                w, h = _imageio.image_size(f)
+                ready.append((f, None, (w, h, _imageio.file_checksum(f))))
+            except PseudoClickError as exc:
+                report.error(f, str(exc))
+        # ... then write the chunk in one transaction
         with store.transaction():
-            for f in chunk:
-                next(it, None)
-                try:
-                    ids.append(store.add_image(f))
-                except PseudoClickError as exc:
-                    report.error(f, str(exc))
+            for f, existing, info in ready:
+                if existing is not None:
+                    ids.append(existing)
+                else:
+                    w, h, checksum = info
+                    ids.append(store.add_image(f, width=w, height=h, checksum=checksum))
     if hasattr(bar, "close"):
         bar.close()
     seen = set(report.images)
@@ -153,20 +168,26 @@ def import_masks(store: ProjectStore, image_id_or_path_map, masks_dir, *, catego
     bar = _progress(range(len(todo)), len(todo), "masks", progress)
     it = iter(bar)
     for chunk in _chunks(todo):
-        with store.transaction():
-            for f, iid in chunk:
-                next(it, None)
+        ready = []  # read and check the files without holding the store ...
+        for f, iid in chunk:
+            next(it, None)
+            try:
+                mask = _imageio.read_mask(f)
+                rec = store.image(iid)
+                if mask.shape != (rec.height, rec.width):
+                    raise ProjectError(
+                        f"mask is {mask.shape[1]}x{mask.shape[0]} but image {Path(rec.path).name} is "
+                        f"{rec.width}x{rec.height}"
+                    )
+                if not mask.any():
+                    report.warnings.append(f"{f}: empty mask skipped")
+                    continue
+                ready.append((f, iid, mask))
+            except PseudoClickError as exc:
+                report.error(f, str(exc))
+        with store.transaction():  # ... then write the chunk in one transaction
+            for f, iid, mask in ready:
                 try:
-                    mask = _imageio.read_mask(f)
-                    rec = store.image(iid)
-                    if mask.shape != (rec.height, rec.width):
-                        raise ProjectError(
-                            f"mask is {mask.shape[1]}x{mask.shape[0]} but image {Path(rec.path).name} is "
-                            f"{rec.width}x{rec.height}"
-                        )
-                    if not mask.any():
-                        report.warnings.append(f"{f}: empty mask skipped")
-                        continue
                     report.instances.append(store.add_instance(iid, mask, cid, source=source, attach_draft=False))
                 except PseudoClickError as exc:
                     report.error(f, str(exc))

@@ -115,6 +115,10 @@ def test_instances_masks_hidden_soft_delete_restore(store, image_dir, rng, blob)
         store.add_instance(img, np.zeros((10, 10), bool), cat)  # wrong size
     with pytest.raises(ProjectError):
         store.add_instance(img, m1, 999)  # no such category
+    with pytest.raises(ProjectError, match="no category"):
+        store.set_instance_category(i1, 999)
+    other = store.add_category("other")
+    store.set_instance_category(i2, other)
     m1b = blob(30, 40, rng)
     store.update_instance_mask(i1, m1b)
     store.set_instance_hidden(i2, True)
@@ -135,6 +139,7 @@ def test_instances_masks_hidden_soft_delete_restore(store, image_dir, rng, blob)
     assert [r.id for r in store.instances(img)] == [i1, i2]
     assert np.array_equal(store.instances(img)[1].mask(), m2)
     assert store.instances(img)[1].source == "import"
+    assert store.instances(img)[1].category_id == other
     store.close()
 
 
@@ -266,3 +271,20 @@ def test_closed_store_raises(tmp_path):
     s.close()
     with pytest.raises(ProjectError):
         s.images()
+
+
+def test_project_package_never_imports_torch_or_qt():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pseudoclick_gui.project as p\n"
+        "from pseudoclick_gui.project import store, rle, import_masks, export_coco, export_png, export_nifti, "
+        "cli_import, cli_export, volume_axes, polygons\n"
+        "volume_axes.slice_shape((4, 5, 6), 'axial')\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6', 'PyQt5', 'PyQt6')]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
