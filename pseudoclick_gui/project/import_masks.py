@@ -1,11 +1,12 @@
 """Headless import into a project: image files, mask PNGs, COCO JSON, label volumes.
 
 Every function adds what it can and records per-file problems in an :class:`ImportReport` instead of
-stopping at the first bad file; the caller (CLI, GUI) shows ``report.summary()``. Rows are written in
-chunks of a few hundred per transaction, so an import interrupted half-way keeps the chunks already done
-and can simply be run again. Files are read outside the store's lock and each chunk is then written in one
-transaction, so a GUI thread using the same store is only held up for the writes (images and volumes are idempotent per path; masks and COCO annotations are
-not deduplicated, so re-running those adds them a second time).
+stopping at the first bad file; the caller (CLI, GUI) shows ``report.summary()``.
+
+Rows are written in chunks of a few hundred per transaction, so an import interrupted half-way keeps the
+chunks already done and can simply be run again (images and volumes are idempotent per path; masks and
+COCO annotations are not deduplicated, so re-running those adds them a second time). Image and mask files
+are read outside the store's lock, so a GUI thread sharing the store is only held up by the writes.
 """
 
 from __future__ import annotations
