@@ -192,14 +192,23 @@ class CropConfig:
 
 
 class ClickSegStream(IterableDataset):
-    """Infinite stream of training samples. Each yields a dict of tensors:
-    image uint8 3xSxS, gt float32 1xSxS (1 object, 0 background, -1 ignore), clicks float32 MAX_CLICKS x 3
-    (row, col, sign; sign 0 = padding)."""
+    """Infinite stream of training batches (use ``DataLoader(stream, batch_size=None, num_workers=W)``).
 
-    def __init__(self, specs: list[DatasetSpec], crop: CropConfig, seed: int = 0, rank: int = 0):
+    Each batch is a dict of tensors: image uint8 B x 3 x S x S, gt float32 B x 1 x S x S (1 object,
+    0 background, -1 ignore), clicks float32 B x MAX_CLICKS x 3 (row, col, sign; sign 0 = padding).
+    Batch ``j`` is drawn from random generators seeded by ``(seed, rank, start_batch + j)`` and worker ``w``
+    makes batches ``w, w + W, ...``, which the DataLoader returns in order: the stream is a pure function of
+    the batch index, so a run resumed at step ``n`` (``start_batch = n``) sees exactly the batches an
+    uninterrupted run would have seen.
+    """
+
+    def __init__(self, specs: list[DatasetSpec], crop: CropConfig, batch_size: int = 8, seed: int = 0,
+                 rank: int = 0, start_batch: int = 0):
         self.crop = crop
+        self.batch_size = batch_size
         self.seed = seed
         self.rank = rank
+        self.start_batch = start_batch
         self.groups = []
         for spec in specs:
             inst = read_instances(spec)
@@ -208,16 +217,16 @@ class ClickSegStream(IterableDataset):
         if not self.groups:
             raise ValueError("no training instances found")
 
-    def __len__(self) -> int:  # informative only
+    def __len__(self) -> int:  # number of instances (informative only)
         return sum(len(g) for _, g in self.groups)
 
-    def __iter__(self):
-        info = get_worker_info()
-        wid = info.id if info else 0
-        prng = random.Random((self.seed, self.rank, wid).__hash__())
-        rng = np.random.default_rng([self.seed, self.rank, wid])
+    def batch(self, index: int) -> dict[str, torch.Tensor]:
+        key = [self.seed, self.rank, index]
+        rng = np.random.default_rng(key)
+        prng = random.Random(int(rng.integers(2**62)))
         weights = [w for w, _ in self.groups]
-        while True:
+        samples = []
+        while len(samples) < self.batch_size:
             _, group = prng.choices(self.groups, weights)[0]
             inst = prng.choice(group)
             try:
@@ -225,7 +234,16 @@ class ClickSegStream(IterableDataset):
             except (OSError, ValueError):
                 continue
             if sample is not None:
-                yield sample
+                samples.append(sample)
+        return {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+
+    def __iter__(self):
+        info = get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info else (0, 1)
+        j = wid
+        while True:
+            yield self.batch(self.start_batch + j)
+            j += nw
 
     def make_sample(self, inst: Instance, rng: np.random.Generator, prng: random.Random):
         cfg = self.crop

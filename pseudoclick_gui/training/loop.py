@@ -140,7 +140,7 @@ class Trainer:
         specs = [DatasetSpec.parse(s) for s in cfg.data]
         crop = CropConfig(size=cfg.crop, zoom_prob=cfg.zoom_prob, grey_prob=cfg.grey_prob)
         # the data stream's seed depends on the step so a resumed run continues deterministically
-        self.stream = ClickSegStream(specs, crop, seed=cfg.seed * 100003 + self.step, rank=self.rank)
+        self.stream = ClickSegStream(specs, crop, cfg.batch, seed=cfg.seed, rank=self.rank, start_batch=self.step)
         self._stop = False
 
     # ------------------------------------------------------------------------------------------------ state
@@ -240,7 +240,7 @@ class Trainer:
     def run(self) -> int:
         cfg = self.cfg
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        loader = DataLoader(self.stream, batch_size=cfg.batch, num_workers=cfg.workers,
+        loader = DataLoader(self.stream, batch_size=None, num_workers=cfg.workers,
                             persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers > 0 else None)
         max_steps = cfg.max_steps or cfg.total_steps
         log_path = self.out / "log.csv"

@@ -1,0 +1,75 @@
+"""``pseudoclick eval DATASET_DIR``: the standard robot-user evaluation (FACTS §3)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import PseudoClickError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", help="folder with images/, masks/ and optional ignore/")
+    p.add_argument("--checkpoint", help="checkpoint to evaluate (default: the shipped model)")
+    p.add_argument("--modes", default="human,pseudo,postproc", help="comma list of human, pseudo, postproc")
+    p.add_argument("--max-clicks", type=int, default=20)
+    p.add_argument("--limit", type=int, help="evaluate only the first N samples")
+    p.add_argument("--noc-only", action="store_true", help="stop each sample at IoU 0.95 (faster; mIoU@k then extrapolates)")
+    p.add_argument("--out", help="output folder (default: eval_<dataset name>)")
+    p.add_argument("--no-zoom", action="store_true", help="disable RITM zoom-in")
+    p.add_argument("--flip", action="store_true", help="test-time horizontal flip averaging")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quiet", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from ..engine.session import Session
+    from .dataset import find_samples
+    from .noc import MODES, evaluate_sample, summarize
+    from .report import plot_curves, write_csv, write_json
+
+    torch.set_num_threads(args.threads)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        raise PseudoClickError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
+    kw = {"zoom_in": not args.no_zoom, "flip": args.flip}
+    session = Session.from_checkpoint(args.checkpoint, **kw) if args.checkpoint else Session.from_default_checkpoint(**kw)
+    samples = find_samples(Path(args.dataset))[: args.limit]
+    if not samples:
+        raise PseudoClickError(f"{args.dataset}: no samples")
+    out = Path(args.out or f"eval_{Path(args.dataset).resolve().name}")
+    out.mkdir(parents=True, exist_ok=True)
+    results, summary = [], {}
+    loaded = [s.load() for s in samples]
+    for mode in modes:
+        mode_results = []
+        bar = tqdm(zip(samples, loaded), total=len(samples), desc=mode, disable=args.quiet, file=sys.stderr)
+        for s, (img, gt, ign) in bar:
+            r = evaluate_sample(session, img, gt, ign, mode, args.max_clicks,
+                                stop_at=0.95 if args.noc_only else None, name=s.name)
+            mode_results.append(r)
+            bar.set_postfix(noc90=f"{sum(x.noc(0.9, args.max_clicks) for x in mode_results) / len(mode_results):.2f}")
+        summary[mode] = summarize(mode_results, args.max_clicks)
+        results += mode_results
+    payload = {"dataset": str(Path(args.dataset).resolve()), "checkpoint": session.meta.get("path"),
+               "checkpoint_meta": {k: v for k, v in session.meta.items() if k in ("step", "samples_seen", "cpu_hours")},
+               "max_clicks": args.max_clicks, "zoom_in": not args.no_zoom, "flip": args.flip,
+               "device": session.device_name, "summary": summary}
+    write_json(out / "summary.json", payload)
+    write_csv(out / "samples.csv", results, args.max_clicks)
+    plot_curves(out / "miou.png", {m: summary[m]["mIoU@k"] for m in modes}, f"{Path(args.dataset).name}: mIoU vs clicks")
+    for mode in modes:
+        s = summary[mode]
+        extra = f"  precision {s['pseudo_precision']:.2f}  gain {s['pseudo_mean_iou_gain']:+.4f}" if "pseudo_precision" in s else ""
+        print(f"{mode:9s} NoC@85 {s['NoC@85']:.2f}  NoC@90 {s['NoC@90']:.2f}  NoC@95 {s['NoC@95']:.2f}  "
+              f">=20@90 {s['>=' + str(args.max_clicks) + '@90']}  mIoU@3 {s.get('mIoU@3', 0):.3f}  "
+              f"mIoU@5 {s.get('mIoU@5', 0):.3f}  SPC {s['seconds_per_click']:.3f}s{extra}")
+    print(f"wrote {out / 'summary.json'}, {out / 'samples.csv'}, {out / 'miou.png'}")
+    print(json.dumps({m: {k: v for k, v in summary[m].items() if k != "mIoU@k"} for m in modes}))
+    return 0

@@ -1,0 +1,96 @@
+import pickle
+
+import pytest
+import torch
+
+from pseudoclick_gui.engine import Session
+from pseudoclick_gui.engine.backbone import EfficientNetLite0, load_imagenet_weights
+from pseudoclick_gui.engine.checkpoint import load_model, read_checkpoint, save_checkpoint
+from pseudoclick_gui.engine.network import PseudoClickNet
+from pseudoclick_gui.errors import CheckpointError
+
+
+def test_every_backbone_key_loads_from_the_imagenet_package():
+    unused = load_imagenet_weights(EfficientNetLite0())
+    assert all(k.startswith(("_conv_head", "_bn1", "_fc")) for k in unused)
+
+
+@pytest.mark.parametrize("h,w", [(37, 53), (64, 64), (100, 131)])
+def test_any_input_size_gives_full_resolution_outputs(h, w):
+    net = PseudoClickNet().eval()
+    with torch.inference_mode():
+        out = net(torch.rand(1, 3, h, w), torch.zeros(1, 3, h, w), torch.zeros(1, 2, h, w))
+    assert out["seg"].shape == (1, 1, h, w) and out["err"].shape == (1, 2, h, w)
+
+
+def test_pseudo_click_maps_change_the_output():
+    torch.manual_seed(0)
+    net = PseudoClickNet().eval()
+    for p in net.pseudo_encoder.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    x, maps = torch.rand(1, 3, 64, 64), torch.zeros(1, 3, 64, 64)
+    pseudo = torch.zeros(1, 2, 64, 64)
+    pseudo[0, 0, 28:36, 28:36] = 1
+    with torch.inference_mode():
+        a = net(x, maps, None)["seg"]
+        b = net(x, maps, pseudo)["seg"]
+    assert not torch.allclose(a, b)
+
+
+def test_checkpoint_round_trip_fp16_keeps_outputs(tmp_path):
+    torch.manual_seed(1)
+    net = PseudoClickNet().eval()
+    path = save_checkpoint(net, tmp_path / "m.pt", meta={"steps": 7})
+    loaded, meta = load_model(path)
+    assert meta["steps"] == 7
+    x, maps = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        a = torch.sigmoid(net(x, maps)["seg"])
+        b = torch.sigmoid(loaded(x, maps)["seg"])
+    assert (a - b).abs().max() < 2e-2  # fp16 weights
+    assert read_checkpoint(path)["state_dict"]["seg_head.out.weight"].dtype == torch.float16
+
+
+def test_corrupt_truncated_and_foreign_checkpoints_give_clear_errors(tmp_path):
+    good = save_checkpoint(PseudoClickNet(), tmp_path / "good.pt")
+    truncated = tmp_path / "trunc.pt"
+    truncated.write_bytes(good.read_bytes()[:5000])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    for bad in (truncated, garbage, foreign, tmp_path / "missing.pt"):
+        with pytest.raises(CheckpointError):
+            load_model(bad)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_checkpoint_with_code_is_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"format": "pseudoclick-gui/1", "x": _Evil()}, f)
+    with pytest.raises(CheckpointError):
+        load_model(path)
+    assert "code ran" not in capsys.readouterr().out
+
+
+def test_checkpoint_that_does_not_fit_the_network(tmp_path):
+    path = tmp_path / "m.pt"
+    save_checkpoint(PseudoClickNet(), path)
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"].pop("seg_head.out.weight")
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_model(path)
+
+
+def test_default_checkpoint_missing_is_a_clear_error(monkeypatch, tmp_path):
+    import pseudoclick_gui.paths as paths
+
+    monkeypatch.setattr(paths, "models_dirs", lambda: [tmp_path])
+    with pytest.raises(CheckpointError, match="no trained model"):
+        Session.from_default_checkpoint(device="cpu")

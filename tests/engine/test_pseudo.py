@@ -1,0 +1,69 @@
+import numpy as np
+
+from pseudoclick_gui.engine.pseudo import interior_point, largest_error_click
+
+
+def test_largest_region_over_both_maps_wins_and_fn_gives_positive():
+    fp = np.zeros((100, 100), np.float32)
+    fn = np.zeros((100, 100), np.float32)
+    fp[10:20, 10:20] = 0.9  # 100 px
+    fn[50:80, 50:80] = 0.8  # 900 px -> wins
+    c = largest_error_click(fp, fn)
+    assert c is not None and c.positive
+    assert 50 <= c.row < 80 and 50 <= c.col < 80
+    assert c.area == 900
+    assert abs(c.confidence - 0.8) < 1e-6
+
+
+def test_fp_region_gives_negative_click():
+    fp = np.zeros((60, 60), np.float32)
+    fn = np.zeros((60, 60), np.float32)
+    fp[5:45, 5:45] = 0.7
+    fn[50:55, 50:55] = 0.9
+    c = largest_error_click(fp, fn)
+    assert c is not None and not c.positive
+    assert fp[c.row, c.col] > 0.5
+
+
+def test_concave_region_click_lies_inside_it():
+    # a U shape whose centroid is in the empty middle
+    region = np.zeros((100, 100), bool)
+    region[10:90, 10:25] = True
+    region[10:90, 75:90] = True
+    region[75:90, 10:90] = True
+    ys, xs = np.nonzero(region)
+    assert not region[int(ys.mean()), int(xs.mean())]  # the centroid would be outside
+    c = largest_error_click(np.zeros((100, 100), np.float32), region.astype(np.float32))
+    assert region[c.row, c.col]
+
+
+def test_regions_below_min_area_are_ignored_and_nothing_gives_none():
+    fp = np.zeros((50, 50), np.float32)
+    fp[0:3, 0:3] = 1.0
+    assert largest_error_click(fp, np.zeros_like(fp), min_area=20) is None
+    assert largest_error_click(np.zeros_like(fp), np.zeros_like(fp)) is None
+
+
+def test_threshold_is_half():
+    fn = np.full((40, 40), 0.49, np.float32)
+    assert largest_error_click(np.zeros_like(fn), fn) is None
+    fn[:] = 0.5
+    assert largest_error_click(np.zeros_like(fn), fn) is not None
+
+
+def test_blocked_spot_moves_the_proposal_to_the_next_region():
+    fn = np.zeros((100, 100), np.float32)
+    fn[0:40, 0:40] = 1.0  # biggest
+    fn[60:90, 60:90] = 1.0
+    blocked = np.zeros((100, 100), bool)
+    blocked[0:40, 0:40] = True
+    c = largest_error_click(np.zeros_like(fn), fn, blocked=blocked)
+    assert 60 <= c.row < 90 and 60 <= c.col < 90
+
+
+def test_interior_point_of_square_is_its_centre_and_border_counts_as_boundary():
+    r = np.zeros((50, 70), bool)
+    r[10:31, 20:41] = True
+    assert interior_point(r) == (20, 30)
+    full = np.ones((21, 21), bool)  # touching the image border everywhere: still the centre
+    assert interior_point(full) == (10, 10)

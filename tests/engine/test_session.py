@@ -1,0 +1,150 @@
+import numpy as np
+import pytest
+import torch
+
+from pseudoclick_gui.engine import Click, Session
+from pseudoclick_gui.errors import ImageLoadError, PseudoClickError
+
+
+@pytest.fixture(scope="module")
+def session():
+    torch.set_num_threads(2)
+    return Session.from_random(device="cpu", seed=0)
+
+
+def _image(h=96, w=128):
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 60, (h, w, 3), dtype=np.uint8)
+    img[30:70, 40:90] = 200
+    return img
+
+
+def test_click_predict_propose_accept_flow(session):
+    session.set_image(_image())
+    assert session.clicks == []
+    session.add_click(x=60, y=50, positive=True)
+    r = session.predict()
+    for m in (r.probability, r.fp, r.fn):
+        assert m.shape == (96, 128) and m.dtype == np.float32
+        assert 0 <= m.min() and m.max() <= 1
+    assert r.mask.dtype == bool and r.mask.shape == (96, 128)
+    assert session.predict() is r  # nothing changed: cached, not run again
+    c = session.propose_pseudo_click()
+    if c is None:  # an untrained net may have no error region: force one
+        c = Click(10.0, 10.0, False, "pseudo", 0.6)
+    assert c.kind == "pseudo" and 0 <= c.x < 128 and 0 <= c.y < 96
+    session.accept_pseudo_click(c)
+    assert [k.kind for k in session.clicks] == ["human", "pseudo"]
+    r2 = session.predict()
+    assert r2 is not r
+    assert len(session.human_clicks) == 1 and len(session.pseudo_clicks) == 1
+
+
+def test_undo_redo_and_reset(session):
+    session.set_image(_image())
+    a = session.add_click(60, 50, True)
+    session.predict()
+    b = session.add_click(20, 20, False)
+    session.predict()
+    assert session.undo() == b
+    assert session.clicks == [a]
+    assert session.redo() == b
+    assert session.clicks == [a, b]
+    assert session.undo() == b and session.undo() == a and session.undo() is None
+    assert session.clicks == []
+    session.add_click(60, 50, True)
+    session.reset()
+    assert session.clicks == [] and not session.predict().mask.any()
+
+
+def test_withdrawn_proposal_is_not_proposed_again_at_that_spot(session):
+    session.set_image(_image())
+    session.add_click(60, 50, True)
+    seen = []
+    for _ in range(4):
+        c = session.propose_pseudo_click()
+        if c is None:
+            break
+        for s in seen:
+            assert (c.x - s.x) ** 2 + (c.y - s.y) ** 2 > 15**2 - 1e-6
+        seen.append(c)
+        session.withdraw_pseudo_click(c)
+    assert len(session.withdrawn_clicks) == len(seen)
+
+
+def test_undo_of_withdrawal_restores_it(session):
+    session.set_image(_image())
+    session.add_click(60, 50, True)
+    c = Click(5.0, 5.0, False, "pseudo", 0.7)
+    session.withdraw_pseudo_click(c)
+    assert session.withdrawn_clicks
+    session.undo()
+    assert not session.withdrawn_clicks
+
+
+def test_refine_with_error_maps_is_the_papers_formula(session):
+    session.set_image(_image())
+    session.add_click(60, 50, True)
+    p = session.predict()
+    r = session.refine_with_error_maps()
+    np.testing.assert_allclose(r.probability, np.clip(p.probability - p.fp + p.fn, 0, 1), atol=1e-6)
+    assert session.predict() is p  # state unchanged
+
+
+def test_large_photo_never_goes_through_the_network_at_full_resolution(session, monkeypatch):
+    seen = []
+    forward = session.model.forward
+
+    def spy(image, maps, pseudo=None):
+        seen.append(tuple(image.shape[-2:]))
+        return forward(image, maps, pseudo)
+
+    monkeypatch.setattr(session.model, "forward", spy)
+    big = np.zeros((2000, 3000, 3), np.uint8)
+    session.set_image(big)
+    session.add_click(1500, 1000, True)
+    r = session.predict()
+    session.add_click(1600, 1100, False)
+    session.predict()
+    assert r.probability.shape == (2000, 3000)
+    assert seen and max(max(s) for s in seen) <= 480
+
+
+def test_second_click_zooms_in(session):
+    img = np.zeros((400, 600, 3), np.uint8)
+    session.set_image(img)
+    session.add_click(300, 200, True)
+    r1 = session.predict()
+    assert r1.roi == (0, 0, 600, 400)
+    session.add_click(310, 210, True)
+    r2 = session.predict()
+    x0, y0, x1, y1 = r2.roi
+    assert x1 - x0 >= 200 and y1 - y0 >= 200 and x0 <= 310 < x1 and y0 <= 210 < y1
+
+
+def test_image_normalisation_and_bad_inputs(session):
+    grey16 = (np.arange(64 * 80, dtype=np.uint16).reshape(64, 80) * 10)
+    session.set_image(grey16)
+    assert session.image.shape == (64, 80, 3) and session.image.dtype == np.uint8
+    assert session.image[..., 0].max() == 255 and session.image[..., 0].min() == 0
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    rgba[..., 3] = 255
+    session.set_image(rgba)
+    assert session.image.shape == (32, 32, 3)
+    for bad in (np.zeros(10), np.zeros((10, 10, 5)), np.zeros((1, 50)), np.array([["a", "b"], ["c", "d"]])):
+        with pytest.raises(ImageLoadError):
+            session.set_image(bad)
+    session.set_image(np.zeros((20, 20, 3), np.uint8))
+    with pytest.raises(PseudoClickError):
+        session.add_click(25, 5)
+
+
+def test_previous_mask_seeds_the_object(session):
+    session.set_image(_image())
+    seed = np.zeros((96, 128), bool)
+    seed[30:70, 40:90] = True
+    session.set_previous_mask(seed)
+    assert session.predict().mask.sum() == seed.sum()
+    session.add_click(20, 20, False)
+    r = session.predict()
+    assert r.probability.shape == (96, 128)
