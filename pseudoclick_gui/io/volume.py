@@ -39,7 +39,6 @@ Loading: :func:`open_volume` dispatches on what the path is; every failure is a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -118,17 +117,18 @@ class Volume:
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
-    @cached_property
+    @property
     def _ornt(self) -> np.ndarray:
         """nibabel ``io_orientation``: for each array axis, (world axis 0=R 1=A 2=S, +1/-1 direction)."""
         from nibabel.orientations import io_orientation
 
         aff = self.affine
-        if not np.all(np.isfinite(aff)) or abs(np.linalg.det(aff[:3, :3])) < 1e-12:
-            aff = np.diag([*self.spacing, 1.0])
+        if not np.all(np.isfinite(aff)) or np.linalg.matrix_rank(aff[:3, :3]) < 3:
+            # no usable geometry: show the (i, j) plane as stored (like an LPI volume)
+            aff = np.diag([-s for s in self.spacing] + [1.0])
         ornt = io_orientation(aff)
         if np.any(np.isnan(ornt)):
-            ornt = np.array([[0, 1], [1, 1], [2, 1]], dtype=float)
+            ornt = np.array([[0, -1], [1, -1], [2, -1]], dtype=float)
         return ornt.astype(int)
 
     @property
