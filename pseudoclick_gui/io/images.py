@@ -83,6 +83,8 @@ def _check_file(path: str | Path) -> Path:
         raise ImageLoadError(f"{p}: file not found")
     if p.is_dir():
         raise ImageLoadError(f"{p}: is a folder, not an image file")
+    if not p.is_file():
+        raise ImageLoadError(f"{p}: not a regular file")
     try:
         size = p.stat().st_size
     except OSError as exc:
@@ -241,6 +243,8 @@ def _raw_from_pil(im: Image.Image, p: Path, fmt: str) -> tuple[np.ndarray, str, 
                 6,
             ):  # PIL reduces 16-bit colour PNG to 8 bits: read it with OpenCV
                 raw16 = _cv2_png16(p)
+                if raw16 is not None and ctype == 4 and raw16.ndim == 3 and raw16.shape[2] == 4:
+                    raw16 = np.ascontiguousarray(raw16[..., [0, 3]])  # OpenCV expands grey+alpha to RGBA
                 if raw16 is not None:
                     return raw16, mode + ";16", notes
         return np.asarray(im), mode, notes

@@ -75,3 +75,20 @@ def test_info_bad_file_is_one_line_error(tmp_path, capsys, content):
 def test_info_missing_path(tmp_path, capsys):
     code, _, err = _run(capsys, tmp_path / "nothing.nii.gz")
     assert code == 1 and "not found" in err
+
+
+def test_io_never_imports_torch_or_qt():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import pseudoclick_gui.io.images, pseudoclick_gui.io.volume, pseudoclick_gui.io.dicom\n"
+        "import pseudoclick_gui.io.nifti, pseudoclick_gui.io.tiff_stack, pseudoclick_gui.io.synthetic\n"
+        "import pseudoclick_gui.io.cli_info, pseudoclick_gui.io.windowing\n"
+        "pseudoclick_gui.io.synthetic.make_phantom_volume(shape=(8, 8, 4)).network_slice('axial', 1)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6', 'shiboken6')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
