@@ -1,0 +1,295 @@
+"""The image view: zoom (wheel, fit, 1:1), pan (middle drag or Space+drag), clicks, mask layers.
+
+Scene coordinates are image pixel coordinates: pixel ``(x, y)`` covers ``[x, x+1) x [y, y+1)``. The image is
+converted to a pixmap once per image; each mask layer is a pixmap item replaced only when its content changes
+and stretched over the image when built at a lower display resolution (see :mod:`.overlay`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPixmap, QTransform
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+
+POSITIVE = QColor(40, 220, 60)
+NEGATIVE = QColor(235, 50, 50)
+CLICK_DRAG_TOLERANCE = 4  # px on screen: further, it is a drag, not a click
+PROPOSAL_HIT_RADIUS = 14  # px on screen
+
+
+class ClickMarker(QGraphicsItem):
+    """A click: a filled disk with + or -, constant size on screen. ``pseudo`` clicks get a square outline;
+    withdrawn ones a grey cross."""
+
+    R = 7.0
+
+    def __init__(self, x: float, y: float, positive: bool, kind: str = "human"):
+        super().__init__()
+        self.positive, self.kind = positive, kind
+        self.setPos(x + 0.5, y + 0.5)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setZValue(20)
+
+    def boundingRect(self) -> QRectF:
+        r = self.R + 3
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def paint(self, p: QPainter, option, widget=None) -> None:
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        r = self.R
+        color = POSITIVE if self.positive else NEGATIVE
+        if self.kind == "withdrawn":
+            p.setPen(QPen(QColor(200, 200, 200), 2))
+            p.drawLine(QPointF(-r, -r), QPointF(r, r))
+            p.drawLine(QPointF(-r, r), QPointF(r, -r))
+            return
+        p.setPen(QPen(QColor(0, 0, 0), 1.5))
+        p.setBrush(QBrush(color))
+        if self.kind == "pseudo":
+            p.drawRect(QRectF(-r, -r, 2 * r, 2 * r))
+        else:
+            p.drawEllipse(QPointF(0, 0), r, r)
+        p.setPen(QPen(QColor(255, 255, 255), 2))
+        p.drawLine(QPointF(-r * 0.55, 0), QPointF(r * 0.55, 0))
+        if self.positive:
+            p.drawLine(QPointF(0, -r * 0.55), QPointF(0, r * 0.55))
+
+
+class ProposalMarker(QGraphicsItem):
+    """The proposed pseudo click: a dashed ring in its sign's colour; a solid arc over ``confidence`` of the
+    circle shows how sure the network is, and the ring grows with the confidence."""
+
+    def __init__(self, x: float, y: float, positive: bool, confidence: float):
+        super().__init__()
+        self.positive, self.confidence = positive, max(0.0, min(1.0, confidence))
+        self.setPos(x + 0.5, y + 0.5)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setZValue(30)
+        self.radius = 10 + 10 * self.confidence
+
+    def boundingRect(self) -> QRectF:
+        r = self.radius + 4
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def paint(self, p: QPainter, option, widget=None) -> None:
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        color = POSITIVE if self.positive else NEGATIVE
+        r = self.radius
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(QPen(QColor(0, 0, 0, 160), 4))
+        p.drawEllipse(QPointF(0, 0), r, r)
+        dashed = QPen(color, 2, Qt.PenStyle.DashLine)
+        p.setPen(dashed)
+        p.drawEllipse(QPointF(0, 0), r, r)
+        p.setPen(QPen(color, 4, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap))
+        rect = QRectF(-r, -r, 2 * r, 2 * r)
+        p.drawArc(rect, 90 * 16, -int(360 * 16 * self.confidence))
+        # sign in the middle
+        p.setPen(QPen(color, 2))
+        s = 4
+        p.drawLine(QPointF(-s, 0), QPointF(s, 0))
+        if self.positive:
+            p.drawLine(QPointF(0, -s), QPointF(0, s))
+
+
+class Canvas(QGraphicsView):
+    """Emits ``clicked(x, y, positive)`` in image pixels (x = column) and ``proposalClicked()``."""
+
+    clicked = Signal(float, float, bool)
+    proposalClicked = Signal()
+    zoomChanged = Signal(float)
+    spaceTapped = Signal()  # Space pressed and released without panning (= finish the object)
+    cursorMoved = Signal(int, int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._scene = QGraphicsScene(self)
+        self.setScene(self._scene)
+        self.setBackgroundBrush(QColor(40, 40, 44))
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._image_item = QGraphicsPixmapItem()
+        self._image_item.setTransformationMode(Qt.TransformationMode.FastTransformation)
+        self._layers: dict[str, QGraphicsPixmapItem] = {}
+        for name, z in (("instances", 5), ("current", 6), ("errors", 7)):
+            item = QGraphicsPixmapItem()
+            item.setZValue(z)
+            item.setTransformationMode(Qt.TransformationMode.FastTransformation)
+            self._layers[name] = item
+            self._scene.addItem(item)
+        self._scene.addItem(self._image_item)
+        self._markers: list[QGraphicsItem] = []
+        self._proposal: ProposalMarker | None = None
+        self._size = (0, 0)  # (h, w)
+        self._press: tuple[QPointF, Qt.MouseButton, Qt.KeyboardModifier] | None = None
+        self._pan_last: QPointF | None = None
+        self._space = False
+        self._space_used = False
+        self._fit_on_resize = True
+
+    # ------------------------------------------------------------------ content
+    def set_image(self, image: QImage) -> None:
+        self._image_item.setPixmap(QPixmap.fromImage(image))
+        self._size = (image.height(), image.width())
+        self._scene.setSceneRect(QRectF(0, 0, image.width(), image.height()))
+        for item in self._layers.values():
+            item.setPixmap(QPixmap())
+        self.set_clicks([])
+        self.set_proposal(None)
+        self.fit()
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self._size
+
+    def set_layer(self, name: str, image: QImage | None) -> None:
+        """Replace a mask layer ('instances', 'current' or 'errors'); stretched to cover the image."""
+        item = self._layers[name]
+        if image is None or image.isNull():
+            item.setPixmap(QPixmap())
+            return
+        item.setPixmap(QPixmap.fromImage(image))
+        h, w = self._size
+        item.setTransform(QTransform.fromScale(w / image.width(), h / image.height()) if image.width() else QTransform())
+
+    def set_layer_opacity(self, name: str, opacity: float) -> None:
+        self._layers[name].setOpacity(opacity)
+
+    def set_layer_visible(self, name: str, visible: bool) -> None:
+        self._layers[name].setVisible(visible)
+
+    def layer_pixmap(self, name: str) -> QPixmap:
+        return self._layers[name].pixmap()
+
+    def set_clicks(self, clicks) -> None:
+        """``clicks``: iterable of (x, y, positive, kind) with kind 'human' | 'pseudo' | 'withdrawn'."""
+        for m in self._markers:
+            self._scene.removeItem(m)
+        self._markers = []
+        for x, y, positive, kind in clicks:
+            m = ClickMarker(x, y, positive, kind)
+            self._scene.addItem(m)
+            self._markers.append(m)
+
+    def set_proposal(self, click) -> None:
+        if self._proposal is not None:
+            self._scene.removeItem(self._proposal)
+            self._proposal = None
+        if click is not None:
+            self._proposal = ProposalMarker(click.x, click.y, click.positive, click.confidence)
+            self._scene.addItem(self._proposal)
+
+    # ------------------------------------------------------------------ geometry
+    def image_to_widget(self, x: float, y: float):
+        """Viewport coordinates (QPoint) of the centre of image pixel (x, y)."""
+        return self.mapFromScene(QPointF(x + 0.5, y + 0.5))
+
+    def zoom_factor(self) -> float:
+        return self.transform().m11()
+
+    def fit(self) -> None:
+        h, w = self._size
+        if not w:
+            return
+        self.fitInView(QRectF(0, 0, w, h), Qt.AspectRatioMode.KeepAspectRatio)
+        self._fit_on_resize = True
+        self.zoomChanged.emit(self.zoom_factor())
+
+    def actual_size(self) -> None:
+        self.setTransform(QTransform())
+        self._fit_on_resize = False
+        self.zoomChanged.emit(1.0)
+
+    def zoom_by(self, factor: float) -> None:
+        z = self.zoom_factor()
+        factor = max(0.01 / z, min(64.0 / z, factor))
+        self.scale(factor, factor)
+        self._fit_on_resize = False
+        self.zoomChanged.emit(self.zoom_factor())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._fit_on_resize:
+            self.fit()
+
+    # ------------------------------------------------------------------ input
+    def wheelEvent(self, event) -> None:
+        delta = event.angleDelta().y() or event.angleDelta().x()
+        if delta:
+            self.zoom_by(math.pow(1.0015, delta))
+        event.accept()
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = True
+            self._space_used = False
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = False
+            if not self._space_used:
+                self.spaceTapped.emit()
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    def mousePressEvent(self, event) -> None:
+        btn = event.button()
+        if btn == Qt.MouseButton.MiddleButton or (btn == Qt.MouseButton.LeftButton and self._space):
+            self._pan_last = event.position()
+            self._space_used = True
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            event.accept()
+            return
+        if btn in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            self._press = (event.position(), btn, event.modifiers())
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._pan_last is not None:
+            d = event.position() - self._pan_last
+            self._pan_last = event.position()
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - int(d.x()))
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - int(d.y()))
+            self._fit_on_resize = False
+            event.accept()
+            return
+        p = self.mapToScene(event.position().toPoint())
+        self.cursorMoved.emit(math.floor(p.x()), math.floor(p.y()))
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._pan_last is not None:
+            self._pan_last = None
+            self.viewport().unsetCursor()
+            event.accept()
+            return
+        press, self._press = self._press, None
+        if press is None:
+            super().mouseReleaseEvent(event)
+            return
+        pos, btn, mods = press
+        if (event.position() - pos).manhattanLength() > CLICK_DRAG_TOLERANCE:
+            return
+        h, w = self._size
+        sp = self.mapToScene(pos.toPoint())
+        x, y = math.floor(sp.x()), math.floor(sp.y())
+        if not (0 <= x < w and 0 <= y < h):
+            return
+        if btn == Qt.MouseButton.LeftButton and self._proposal is not None:
+            ppos = self.mapFromScene(self._proposal.pos())
+            if math.hypot(ppos.x() - pos.x(), ppos.y() - pos.y()) <= PROPOSAL_HIT_RADIUS:
+                self.proposalClicked.emit()
+                return
+        positive = btn == Qt.MouseButton.LeftButton and not (mods & Qt.KeyboardModifier.ShiftModifier)
+        self.clicked.emit(float(x), float(y), positive)

@@ -1,0 +1,207 @@
+"""Undoable steps of the one app-level undo stack (``QUndoStack``). Each command calls the worker's sessions
+(through :meth:`Annotator.run_op`) and the project store, so undo/redo keeps the network state, the screen and
+the project file in step.
+
+``ann`` is the :class:`~pseudoclick_gui.gui.annotator.Annotator`; commands only use its small surface:
+``store``, ``image_id``, ``clicks``, ``token``, ``reopened``, ``run_op``, ``new_token``, ``activate`` and
+``notify``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtGui import QUndoCommand
+
+from ..engine.types import Click
+
+STORE_KIND = {"human": "human", "pseudo": "pseudo_accepted", "withdrawn": "pseudo_withdrawn"}
+
+
+@dataclass(eq=False)
+class DraftClick:
+    """A click of the object being drawn, as shown and stored. ``kind``: human | pseudo | withdrawn."""
+
+    click: Click
+    kind: str
+    store_id: int | None = None
+
+    @property
+    def as_marker(self) -> tuple[float, float, bool, str]:
+        return self.click.x, self.click.y, self.click.positive, self.kind
+
+
+class ClickCommand(QUndoCommand):
+    """A human click, an accepted proposal or a withdrawn proposal."""
+
+    def __init__(self, ann, entry: DraftClick):
+        names = {"human": "click", "pseudo": "accept proposal", "withdrawn": "withdraw proposal"}
+        super().__init__(names[entry.kind])
+        self.ann, self.entry = ann, entry
+        self.token, self.image_id = ann.token, ann.image_id
+        self._done_once = False
+
+    def redo(self) -> None:
+        ann, e, token = self.ann, self.entry, self.token
+        c = e.click
+        if not self._done_once:
+            self._done_once = True
+            if e.kind == "human":
+                ann.run_op(lambda st: st.switch(token).add_click(c.x, c.y, c.positive) is not None)
+            elif e.kind == "pseudo":
+                ann.run_op(lambda st: st.switch(token).accept_pseudo_click(c) is not None)
+            else:
+                ann.run_op(lambda st: st.switch(token).withdraw_pseudo_click(c) or True)
+            e.store_id = ann.store.record_click(self.image_id, c.x, c.y, c.positive, STORE_KIND[e.kind],
+                                                c.confidence)  # fmt: skip
+        else:
+            ann.run_op(lambda st: st.switch(token).redo() or True)
+            ann.store.restore_click(e.store_id)
+        ann.clicks.append(e)
+        ann.proposal = None
+        ann.notify(clicks=True)
+
+    def undo(self) -> None:
+        ann, token = self.ann, self.token
+        ann.run_op(lambda st: st.switch(token).undo() or True)
+        if self.entry.store_id is not None:
+            ann.store.delete_click(self.entry.store_id)
+        if self.entry in ann.clicks:
+            ann.clicks.remove(self.entry)
+        ann.proposal = None
+        ann.notify(clicks=True)
+
+
+class _ObjectSwitch(QUndoCommand):
+    """Base: a command that moves from the current object (token) to a new one and back."""
+
+    def __init__(self, ann, text: str):
+        super().__init__(text)
+        self.ann = ann
+        self.image_id = ann.image_id
+        self.old_token, self.new_token = ann.token, ann.new_token()
+        self.old_clicks = list(ann.clicks)
+        self.old_reopened = ann.reopened
+        pred = ann.prediction
+        self.old_mask = None if pred is None else pred.mask.copy()
+
+    def _go_new(self, reopened=None, predict: bool = False, seed: np.ndarray | None = None) -> None:
+        token = self.new_token
+        if seed is None:
+            self.ann.run_op(lambda st: st.switch(token) and predict, predict=predict)
+        else:
+            self.ann.run_op(lambda st: st.switch(token).set_previous_mask(seed) or True)
+        self.ann.activate(token, [], reopened)
+
+    def _go_old(self) -> None:
+        token = self.old_token
+        self.ann.run_op(lambda st: st.switch(token) is not None)
+        self.ann.activate(token, list(self.old_clicks), self.old_reopened)
+
+
+class FinishCommand(_ObjectSwitch):
+    """The current mask becomes an instance (or replaces the re-opened instance's mask)."""
+
+    def __init__(self, ann, category_id: int):
+        super().__init__(ann, "finish object")
+        self.category_id = category_id
+        self.instance_id = self.old_reopened
+        self.previous_instance_mask = (
+            ann.store.instance_mask(self.old_reopened) if self.old_reopened is not None else None
+        )
+        self._done_once = False
+
+    def redo(self) -> None:
+        store = self.ann.store
+        if self.old_reopened is not None:
+            store.update_instance_mask(self.old_reopened, self.old_mask)
+        elif not self._done_once:
+            self.instance_id = store.add_instance(self.image_id, self.old_mask, self.category_id)
+        else:
+            store.restore_instance(self.instance_id)
+            store.clear_draft(self.image_id, discard_clicks=False)
+        self._done_once = True
+        self._go_new()
+        self.ann.notify(instances=True)
+
+    def undo(self) -> None:
+        store = self.ann.store
+        if self.old_reopened is not None:
+            store.update_instance_mask(self.old_reopened, self.previous_instance_mask, attach_draft=False)
+            store.save_draft(self.image_id, self.old_mask, instance_id=self.old_reopened)
+        else:
+            store.delete_instance(self.instance_id)
+            store.save_draft(self.image_id, self.old_mask)
+        self._go_old()
+        self.ann.notify(instances=True)
+
+
+class ResetCommand(_ObjectSwitch):
+    """Esc: forget the current object (its clicks are marked undone in the project)."""
+
+    def __init__(self, ann):
+        super().__init__(ann, "reset object")
+
+    def redo(self) -> None:
+        self.ann.store.clear_draft(self.image_id)
+        self._go_new()
+        self.ann.notify(instances=True)
+
+    def undo(self) -> None:
+        store = self.ann.store
+        for e in self.old_clicks:
+            if e.store_id is not None:
+                store.restore_click(e.store_id)
+        if self.old_mask is not None or self.old_reopened is not None:
+            store.save_draft(self.image_id, self.old_mask, instance_id=self.old_reopened)
+        self._go_old()
+        self.ann.notify(instances=True)
+
+
+class ReopenCommand(_ObjectSwitch):
+    """Start refining an existing instance: its mask seeds a new session (``set_previous_mask``)."""
+
+    def __init__(self, ann, instance_id: int):
+        super().__init__(ann, "re-open object")
+        self.instance_id = instance_id
+        self.mask = ann.store.instance_mask(instance_id)
+
+    def redo(self) -> None:
+        self.ann.store.save_draft(self.image_id, self.mask, instance_id=self.instance_id)
+        self._go_new(reopened=self.instance_id, seed=self.mask)
+        self.ann.notify(instances=True)
+
+    def undo(self) -> None:
+        self.ann.store.clear_draft(self.image_id, discard_clicks=False)
+        self._go_old()
+        self.ann.notify(instances=True)
+
+
+class DeleteInstanceCommand(QUndoCommand):
+    def __init__(self, ann, instance_id: int):
+        super().__init__("delete object")
+        self.ann, self.instance_id = ann, instance_id
+
+    def redo(self) -> None:
+        self.ann.store.delete_instance(self.instance_id)
+        self.ann.notify(instances=True)
+
+    def undo(self) -> None:
+        self.ann.store.restore_instance(self.instance_id)
+        self.ann.notify(instances=True)
+
+
+class SetCategoryCommand(QUndoCommand):
+    def __init__(self, ann, instance_id: int, category_id: int):
+        super().__init__("change category")
+        self.ann, self.instance_id, self.new = ann, instance_id, category_id
+        self.old = ann.store.instance(instance_id).category_id
+
+    def redo(self) -> None:
+        self.ann.store.set_instance_category(self.instance_id, self.new)
+        self.ann.notify(instances=True)
+
+    def undo(self) -> None:
+        self.ann.store.set_instance_category(self.instance_id, self.old)
+        self.ann.notify(instances=True)

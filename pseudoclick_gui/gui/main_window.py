@@ -1,0 +1,560 @@
+"""The main window: menus and toolbar built from :mod:`.shortcuts`, the canvas, the docks, the status bar.
+It turns annotator signals into canvas layers and user input into annotator calls."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDockWidget,
+    QDoubleSpinBox,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressDialog,
+    QSlider,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import __version__
+from ..errors import PseudoClickError
+from . import overlay as ov
+from .annotator import PROJECT_SUFFIX, Annotator
+from .canvas import Canvas
+from .panels import CategoriesPanel, FilesPanel, InstancesPanel
+from .settings import AppSettings, data_dir
+from .shortcuts import SHORTCUTS, help_html
+
+log = logging.getLogger(__name__)
+
+PROJECT_FILTER = f"PseudoClick projects (*{PROJECT_SUFFIX} *.sqlite *.db);;All files (*)"
+IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session_factory, settings: AppSettings | None = None):
+        super().__init__()
+        self.settings = settings or AppSettings.load()
+        self.ann = Annotator(session_factory, self)
+        self.ann.proposals_enabled = self.settings.proposals_enabled
+        self.ann.auto_accept = self.settings.auto_accept
+        self.ann.auto_accept_threshold = self.settings.auto_accept_threshold
+        self.setWindowTitle("PseudoClick")
+        self.resize(1280, 820)
+        self._boxes: list[QMessageBox] = []
+        self._mask_cache: dict[tuple[int, float], np.ndarray] = {}
+        self._scale = 1.0
+        self._overlay_visible = True
+
+        self.canvas = Canvas()
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background:#8a1c1c;color:white;padding:6px;font-weight:bold")
+        self.banner.hide()
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.banner)
+        lay.addWidget(self.canvas, 1)
+        self.setCentralWidget(central)
+
+        self.files_panel = FilesPanel(self.ann)
+        self.instances_panel = InstancesPanel(self.ann)
+        self.categories_panel = CategoriesPanel(self.ann)
+        for title, w, area in (("Categories", self.categories_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+                               ("Objects", self.instances_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+                               ("Files", self.files_panel, Qt.DockWidgetArea.LeftDockWidgetArea)):  # fmt: skip
+            d = QDockWidget(title, self)
+            d.setObjectName(f"dock_{title}")
+            d.setWidget(w)
+            self.addDockWidget(area, d)
+
+        self._build_actions()
+        self._build_toolbar()
+        self._build_menus()
+        self._build_statusbar()
+        self._connect()
+        self._apply_settings()
+
+    # ------------------------------------------------------------------ construction
+    def _build_actions(self) -> None:
+        slots = {
+            "accept": self.ann.accept_proposal, "withdraw": self.ann.withdraw_proposal,
+            "undo": self.ann.undo, "redo": self.ann.redo, "finish": self.ann.finish, "reset": self.ann.reset,
+            "delete_instance": self.instances_panel.delete_selected,
+            "reopen_instance": self.instances_panel.reopen_selected,
+            "next_category": self.categories_panel.select_next,
+            "fit": self.canvas.fit, "actual_size": self.canvas.actual_size,
+            "next_image": lambda: self.ann.step_image(1), "prev_image": lambda: self.ann.step_image(-1),
+            "mark_done": self.toggle_done, "open_image": self.open_images_dialog,
+            "open_folder": self.open_folder_dialog, "open_project": self.open_project_dialog,
+            "new_project": self.new_project_dialog, "export_coco": lambda: self.export_dialog("coco"),
+            "help": self.show_help, "quit": self.close,
+        }  # fmt: skip
+        checkable = {"toggle_proposals": self.set_proposals, "toggle_contours": self.set_contours,
+                     "toggle_errors": self.set_errors, "toggle_overlay": self.set_overlay_visible}  # fmt: skip
+        self.actions: dict[str, QAction] = {}
+        for s in SHORTCUTS:
+            if not s.action:
+                continue
+            a = QAction(s.text.split(" (")[0], self)
+            a.setToolTip(f"{s.text} ({' / '.join(s.keys)})")
+            a.setShortcuts([QKeySequence(k) for k in s.keys if k != "Space"])  # Space: canvas (Space+drag pans)
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            if s.action in checkable:
+                a.setCheckable(True)
+                a.toggled.connect(checkable[s.action])
+            else:
+                a.triggered.connect(lambda _=False, f=slots[s.action]: f())
+            self.addAction(a)
+            self.actions[s.action] = a
+        short = {"open_image": "Open", "open_folder": "Folder", "prev_image": "◀ Prev", "next_image": "Next ▶",
+                 "finish": "Finish", "reset": "Reset", "accept": "Accept", "withdraw": "Withdraw",
+                 "fit": "Fit", "actual_size": "1:1", "undo": "Undo", "redo": "Redo"}  # fmt: skip
+        for k, text in short.items():
+            self.actions[k].setIconText(text)
+        self.actions["undo"].setEnabled(False)
+        self.actions["redo"].setEnabled(False)
+        self.actions["toggle_proposals"].setText("Proposals")
+        self.actions["toggle_errors"].setText("Error maps")
+        self.actions["toggle_contours"].setText("Contours")
+        self.actions["toggle_overlay"].setText("Masks")
+        extra = {"export_coco_poly": ("Export COCO (polygons)…", lambda: self.export_dialog("coco", polygons=True)),
+                 "export_png": ("Export PNG masks…", lambda: self.export_dialog("png"))}  # fmt: skip
+        for k, (text, f) in extra.items():
+            a = QAction(text, self)
+            a.triggered.connect(lambda _=False, f=f: f())
+            self.actions[k] = a
+        self.actions["export_coco"].setText("Export COCO (RLE)…")
+
+    def _build_toolbar(self) -> None:
+        tb = self.addToolBar("Main")
+        tb.setObjectName("toolbar_main")
+        for k in ("open_image", "open_folder", "prev_image", "next_image", None, "undo", "redo", "finish", "reset",
+                  None, "accept", "withdraw", "toggle_proposals"):  # fmt: skip
+            tb.addSeparator() if k is None else tb.addAction(self.actions[k])
+        self.auto_box = QCheckBox("Auto-accept ≥")
+        self.auto_box.setToolTip("Accept proposals automatically when their confidence is at least this")
+        self.auto_spin = QDoubleSpinBox()
+        self.auto_spin.setRange(0.05, 1.0)
+        self.auto_spin.setSingleStep(0.05)
+        self.auto_spin.setDecimals(2)
+        tb.addWidget(self.auto_box)
+        tb.addWidget(self.auto_spin)
+        tb.addSeparator()
+        tb2 = self.addToolBar("View")
+        tb2.setObjectName("toolbar_view")
+        tb2.addWidget(QLabel(" Opacity "))
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setFixedWidth(110)
+        self.opacity.setToolTip("Mask opacity")
+        tb2.addWidget(self.opacity)
+        for k in ("toggle_overlay", "toggle_contours", "toggle_errors", "fit", "actual_size"):
+            tb2.addAction(self.actions[k])
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        for k in ("new_project", "open_project"):
+            m.addAction(self.actions[k])
+        self.recent_menu = m.addMenu("Recent projects")
+        m.addSeparator()
+        for k in ("open_image", "open_folder", "prev_image", "next_image", "mark_done"):
+            m.addAction(self.actions[k])
+        m.addSeparator()
+        em = m.addMenu("Export")
+        for k in ("export_coco", "export_coco_poly", "export_png"):
+            em.addAction(self.actions[k])
+        m.addSeparator()
+        m.addAction(self.actions["quit"])
+        m = mb.addMenu("&Edit")
+        for k in ("undo", "redo", None, "accept", "withdraw", "toggle_proposals", None, "finish", "reset",
+                  "reopen_instance", "delete_instance", "next_category"):  # fmt: skip
+            m.addSeparator() if k is None else m.addAction(self.actions[k])
+        m = mb.addMenu("&View")
+        for k in ("fit", "actual_size", None, "toggle_overlay", "toggle_contours", "toggle_errors"):
+            m.addSeparator() if k is None else m.addAction(self.actions[k])
+        m = mb.addMenu("&Help")
+        m.addAction(self.actions["help"])
+        about = QAction("About", self)
+        about.triggered.connect(self.show_about)
+        m.addAction(about)
+
+    def _build_statusbar(self) -> None:
+        sb = self.statusBar()
+        self.st_device = QLabel("loading model…")
+        self.st_ms = QLabel("")
+        self.st_object = QLabel("")
+        self.st_saved = QLabel("")
+        self.st_busy = QLabel("")
+        for w in (self.st_busy, self.st_object, self.st_saved, self.st_ms, self.st_device):
+            sb.addPermanentWidget(w)
+
+    def _connect(self) -> None:
+        a, c = self.ann, self.canvas
+        c.clicked.connect(a.click)
+        c.proposalClicked.connect(a.accept_proposal)
+        c.spaceTapped.connect(a.finish)
+        a.imageChanged.connect(self._on_image)
+        a.predictionChanged.connect(self._draw_current)
+        a.instancesChanged.connect(self._draw_instances)
+        a.categoriesChanged.connect(self._draw_instances)
+        a.categoriesChanged.connect(self._draw_current)
+        a.clicksChanged.connect(self._draw_clicks)
+        a.proposalChanged.connect(lambda: c.set_proposal(a.proposal))
+        a.statsChanged.connect(self._update_status)
+        a.message.connect(self.show_message)
+        a.clicksChanged.connect(self._maybe_refresh_files)
+        a.modelReady.connect(self._on_model)
+        a.busyChanged.connect(lambda b: self.st_busy.setText("⏳ predicting…" if b else ""))
+        a.projectChanged.connect(self._on_project)
+        a.undo_stack.canUndoChanged.connect(self.actions["undo"].setEnabled)
+        a.undo_stack.canRedoChanged.connect(self.actions["redo"].setEnabled)
+        self.opacity.valueChanged.connect(self._set_opacity)
+        self.auto_box.toggled.connect(self._set_auto)
+        self.auto_spin.valueChanged.connect(self._set_auto)
+
+    def _apply_settings(self) -> None:
+        s = self.settings
+        self.opacity.setValue(round(s.overlay_opacity * 100))
+        self._set_opacity(self.opacity.value())
+        self.actions["toggle_overlay"].setChecked(True)
+        self.actions["toggle_proposals"].setChecked(s.proposals_enabled)
+        self.actions["toggle_contours"].setChecked(s.contour_mode)
+        self.actions["toggle_errors"].setChecked(s.show_error_maps)
+        self.auto_spin.setValue(s.auto_accept_threshold)
+        self.auto_box.setChecked(s.auto_accept)
+        if s.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode()))
+        if s.window_state:
+            self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
+        self._refresh_recent()
+
+    # ------------------------------------------------------------------ drawing
+    def _on_image(self) -> None:
+        rgb = self.ann.rgb
+        self._mask_cache.clear()
+        self._scale = ov.overlay_scale(*rgb.shape[:2])
+        self.canvas.set_image(ov.rgb_to_qimage(rgb))
+        self._draw_instances()
+        self._draw_current()
+        self._draw_clicks()
+        name = Path(self.ann.image_path).name
+        self.setWindowTitle(f"{name} — {self._project_name()} — PseudoClick")
+
+    def _project_name(self) -> str:
+        return Path(self.ann.store.path).name if self.ann.store is not None else "no project"
+
+    def _display_shape(self) -> tuple[int, int]:
+        return ov.display_size(*self.ann.rgb.shape[:2], self._scale)
+
+    def _instance_mask(self, inst) -> np.ndarray:
+        key = (inst.id, inst.updated)
+        m = self._mask_cache.get(key)
+        if m is None:
+            m = ov.downsample(inst.mask(), self._scale)
+            self._mask_cache[key] = m
+        return m
+
+    def _draw_instances(self) -> None:
+        a = self.ann
+        if a.store is None or a.rgb is None:
+            self.canvas.set_layer("instances", None)
+            return
+        colors = {c.id: c.color for c in a.store.categories()}
+        layers = [(self._instance_mask(i), colors.get(i.category_id, "#ff00ff")) for i in a.store.instances(a.image_id)
+                  if not i.hidden and i.id != a.reopened]  # fmt: skip
+        rgba = ov.paint_masks(layers, self._display_shape(), contour_only=self.actions["toggle_contours"].isChecked())
+        self.canvas.set_layer("instances", ov.rgba_to_qimage(rgba))
+        self.instances_panel.refresh()
+
+    def _current_color(self) -> str:
+        a = self.ann
+        if a.store is None:
+            return "#ffcc00"
+        try:
+            cid = a.store.instance(a.reopened).category_id if a.reopened is not None else a.category_id
+            return a.store.category(cid).color
+        except PseudoClickError:
+            return "#ffcc00"
+
+    def _draw_current(self) -> None:
+        a = self.ann
+        pred = a.prediction
+        if pred is None or a.rgb is None:
+            self.canvas.set_layer("current", None)
+            self.canvas.set_layer("errors", None)
+            return
+        m = ov.downsample(pred.mask, self._scale)
+        rgba = ov.paint_masks([(m, self._current_color())], m.shape, thickness=2, edge_color="#ffffff",
+                              contour_only=self.actions["toggle_contours"].isChecked())  # fmt: skip
+        self.canvas.set_layer("current", ov.rgba_to_qimage(rgba))
+        if self.actions["toggle_errors"].isChecked():
+            heat = ov.error_heatmap(ov.downsample(pred.fp, self._scale), ov.downsample(pred.fn, self._scale))
+            self.canvas.set_layer("errors", ov.rgba_to_qimage(heat))
+        else:
+            self.canvas.set_layer("errors", None)
+
+    def _draw_clicks(self) -> None:
+        self.canvas.set_clicks([e.as_marker for e in self.ann.clicks])
+        self.canvas.set_proposal(self.ann.proposal)
+        self._update_status()
+
+    def _maybe_refresh_files(self) -> None:
+        """The first click on an untouched image makes it 'in progress': show it."""
+        a = self.ann
+        if a.store is not None and a.image_id is not None and a.clicks:
+            if a.store.image(a.image_id).status == "untouched":
+                return
+            it = self.files_panel.list.currentItem()
+            if it is not None and it.text().startswith("○"):
+                self.files_panel.refresh()
+
+    def _update_status(self) -> None:
+        a = self.ann
+        self.st_device.setText(f"Device: {a.device_name}")
+        self.st_ms.setText("" if a.last_ms is None else f"last prediction {a.last_ms:.0f} ms")
+        h, p = a.object_counts()
+        self.st_object.setText(f"object: {h} human + {p} accepted pseudo click(s)")
+        if a.store is not None:
+            st = a.store.stats()
+            self.st_saved.setText(f"project: {st['instances']} object(s), human clicks saved by pseudo clicks: "
+                                  f"{st['human_clicks_saved']}")  # fmt: skip
+        else:
+            self.st_saved.setText("no project")
+
+    # ------------------------------------------------------------------ view toggles
+    def _set_opacity(self, value: int) -> None:
+        v = value / 100.0
+        self.canvas.set_layer_opacity("instances", v)
+        self.canvas.set_layer_opacity("current", min(1.0, v + 0.15))
+        self.canvas.set_layer_opacity("errors", 0.85)
+        self.settings.overlay_opacity = v
+
+    def set_overlay_visible(self, on: bool) -> None:
+        for layer in ("instances", "current"):
+            self.canvas.set_layer_visible(layer, on)
+
+    def set_contours(self, on: bool) -> None:
+        self.settings.contour_mode = on
+        self._draw_instances()
+        self._draw_current()
+
+    def set_errors(self, on: bool) -> None:
+        self.settings.show_error_maps = on
+        self._draw_current()
+
+    def set_proposals(self, on: bool) -> None:
+        self.settings.proposals_enabled = on
+        self.ann.set_proposals_enabled(on)
+
+    def _set_auto(self, *_):
+        self.ann.auto_accept = self.settings.auto_accept = self.auto_box.isChecked()
+        self.ann.auto_accept_threshold = self.settings.auto_accept_threshold = float(self.auto_spin.value())
+
+    # ------------------------------------------------------------------ messages
+    def show_message(self, level: str, text: str) -> None:
+        self.statusBar().showMessage(text.splitlines()[0] if text else "", 8000)
+        if level == "error":
+            box = QMessageBox(QMessageBox.Icon.Critical, "PseudoClick", text, QMessageBox.StandardButton.Ok, self)
+            box.setModal(False)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.finished.connect(lambda _=0, b=box: self._boxes.remove(b) if b in self._boxes else None)
+            self._boxes.append(box)
+            box.show()
+
+    def _on_model(self, device: str, warning: str) -> None:
+        if warning:
+            self.banner.setText(f"⚠ {warning}")
+            self.banner.show()
+        else:
+            self.banner.hide()
+        self._update_status()
+
+    def _on_project(self) -> None:
+        if self.ann.store is not None:
+            p = str(self.ann.store.path)
+            if not Path(p).is_relative_to(data_dir()):
+                self.settings.add_recent(p)
+            self.settings.last_project = p
+            self._refresh_recent()
+        self.setWindowTitle(f"{self._project_name()} — PseudoClick")
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self.settings.recent_projects:
+            act = self.recent_menu.addAction(p)
+            act.triggered.connect(lambda _=False, p=p: self.open_project(p))
+        self.recent_menu.setEnabled(bool(self.settings.recent_projects))
+
+    # ------------------------------------------------------------------ files
+    def open_project(self, path) -> bool:
+        try:
+            self.ann.open_project(path)
+        except PseudoClickError as exc:
+            self.show_message("error", f"Cannot open the project:\n{exc}")
+            return False
+        return True
+
+    def open_paths(self, paths) -> None:
+        try:
+            self.ann.add_images(paths)
+        except PseudoClickError as exc:
+            self.show_message("error", str(exc))
+
+    def open_sample(self) -> bool:
+        from ..paths import samples_dir
+
+        d = samples_dir()
+        sample = d / "sample.jpg" if d else None
+        if sample is None or not sample.is_file():
+            self.show_message("error", "The sample image is not installed (resources/samples/sample.jpg).")
+            return False
+        proj = data_dir() / "sample" / f"sample{PROJECT_SUFFIX}"
+        proj.parent.mkdir(parents=True, exist_ok=True)
+        if not self.open_project(proj):
+            return False
+        self.ann.add_images([sample])
+        return True
+
+    def _start_dir(self) -> str:
+        return self.settings.last_dir or str(Path.home())
+
+    def open_images_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open images", self._start_dir(), IMAGE_FILTER)
+        if files:
+            self.settings.last_dir = str(Path(files[0]).parent)
+            self.open_paths(files)
+
+    def open_folder_dialog(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Open a folder of images", self._start_dir())
+        if d:
+            self.settings.last_dir = d
+            self.open_paths([d])
+
+    def open_project_dialog(self) -> None:
+        f, _ = QFileDialog.getOpenFileName(self, "Open project", self._start_dir(), PROJECT_FILTER)
+        if f:
+            self.open_project(f)
+
+    def new_project_dialog(self) -> None:
+        f, _ = QFileDialog.getSaveFileName(self, "New project", str(Path(self._start_dir()) / f"project{PROJECT_SUFFIX}"),
+                                           PROJECT_FILTER)  # fmt: skip
+        if f:
+            if not Path(f).suffix:
+                f += PROJECT_SUFFIX
+            self.open_project(f)
+
+    def toggle_done(self) -> None:
+        a = self.ann
+        if a.store is None or a.image_id is None:
+            return
+        a.set_image_done(a.store.image(a.image_id).status != "done")
+
+    # ------------------------------------------------------------------ export
+    def run_with_progress(self, title: str, fn):
+        """Run ``fn()`` in a thread behind a busy progress dialog; returns its result or raises its error."""
+        out: dict = {}
+
+        def target():
+            try:
+                out["result"] = fn()
+            except BaseException as exc:  # noqa: BLE001
+                out["error"] = exc
+
+        t = threading.Thread(target=target, daemon=True)
+        dlg = QProgressDialog(title, None, 0, 0, self)
+        dlg.setWindowModality(Qt.WindowModality.WindowModal)
+        dlg.setMinimumDuration(300)
+        t.start()
+        while t.is_alive():
+            QApplication.processEvents()
+            time.sleep(0.02)
+        dlg.close()
+        if "error" in out:
+            raise out["error"]
+        return out.get("result")
+
+    def export(self, kind: str, target, polygons: bool = False) -> dict:
+        """Export the project (``kind`` 'coco' -> JSON file, 'png' -> folder). Raises PseudoClickError."""
+        store = self.ann.store
+        if store is None:
+            raise PseudoClickError("no project open")
+        if kind == "coco":
+            from ..project.export_coco import export_coco
+
+            return self.run_with_progress("Exporting COCO…", lambda: export_coco(store, target, polygons=polygons, progress=False))
+        from ..project.export_png import export_png
+
+        return self.run_with_progress("Exporting PNG masks…", lambda: export_png(store, target, progress=False))
+
+    def export_dialog(self, kind: str, polygons: bool = False) -> None:
+        if self.ann.store is None:
+            self.show_message("info", "Open a project or an image first")
+            return
+        base = Path(self.ann.store.path).with_suffix("")
+        if kind == "coco":
+            target, _ = QFileDialog.getSaveFileName(self, "Export COCO", f"{base}_coco.json", "JSON (*.json)")
+        else:
+            target = QFileDialog.getExistingDirectory(self, "Export PNG masks into", str(base.parent))
+        if not target:
+            return
+        try:
+            summary = self.export(kind, target, polygons)
+        except PseudoClickError as exc:
+            self.show_message("error", f"Export failed:\n{exc}")
+            return
+        except OSError as exc:
+            self.show_message("error", f"Export failed: {exc}")
+            return
+        warnings = summary.get("warnings") or []
+        msg = f"Exported to {summary.get('path', target)}" + ("\n" + "\n".join(map(str, warnings)) if warnings else "")
+        self.statusBar().showMessage(msg.splitlines()[0], 10000)
+        QMessageBox.information(self, "Export", msg)
+
+    # ------------------------------------------------------------------ help
+    def show_help(self) -> None:
+        dlg = QDialog(self)
+        dlg.setWindowTitle("Shortcuts")
+        t = QTextBrowser()
+        t.setHtml("<h3>PseudoClick shortcuts</h3>" + help_html()
+                  + "<p>The network proposes the next click (dashed ring; the solid arc shows its confidence). "
+                  "Accept it with Enter or a click on it, withdraw it with Backspace.</p>")  # fmt: skip
+        lay = QVBoxLayout(dlg)
+        lay.addWidget(t)
+        bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        bb.rejected.connect(dlg.reject)
+        lay.addWidget(bb)
+        dlg.resize(560, 640)
+        dlg.setModal(False)
+        dlg.show()
+        self._help = dlg
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About PseudoClick",
+                          f"PseudoClick GUI {__version__}\nInteractive segmentation that proposes its own next click."
+                          f"\nDevice: {self.ann.device_name}")  # fmt: skip
+
+    # ------------------------------------------------------------------ lifecycle
+    def closeEvent(self, event) -> None:
+        s = self.settings
+        s.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
+        s.window_state = bytes(self.saveState().toBase64()).decode()
+        s.save()
+        self.ann.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,90 @@
+"""numpy -> QImage for the canvas layers. Pure functions of arrays (no widgets), so they are cheap to test.
+
+Overlays are built at a *display resolution*: the image size times :func:`overlay_scale` (1 for images up to
+``MAX_OVERLAY_SIDE`` pixels on the long side, less for huge photos), and the canvas stretches them over the
+image. Masks are H x W bool at image resolution, indexed ``[y, x]``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PySide6.QtGui import QColor, QImage
+
+MAX_OVERLAY_SIDE = 2400
+
+
+def overlay_scale(height: int, width: int, max_side: int = MAX_OVERLAY_SIDE) -> float:
+    return min(1.0, max_side / max(height, width, 1))
+
+
+def display_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def downsample(mask: np.ndarray, scale: float) -> np.ndarray:
+    """H x W bool/float -> display resolution (nearest for bool, area average for float)."""
+    if scale >= 1.0:
+        return mask
+    h, w = display_size(*mask.shape[:2], scale)
+    if mask.dtype == bool:
+        return cv2.resize(mask.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    return cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+
+
+def rgb_of(color: str | QColor) -> tuple[int, int, int]:
+    c = QColor(color)
+    if not c.isValid():
+        c = QColor("#ff00ff")
+    return c.red(), c.green(), c.blue()
+
+
+def rgba_to_qimage(rgba: np.ndarray) -> QImage:
+    """H x W x 4 uint8 (straight alpha) -> QImage that owns a copy of the data."""
+    rgba = np.ascontiguousarray(rgba)
+    h, w = rgba.shape[:2]
+    return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+
+
+def rgb_to_qimage(rgb: np.ndarray) -> QImage:
+    rgb = np.ascontiguousarray(rgb)
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+def _contour(mask: np.ndarray, thickness: int) -> np.ndarray:
+    m = mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)
+    contours, _ = cv2.findContours(m, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    out = np.zeros(mask.shape, np.uint8)
+    cv2.drawContours(out, contours, -1, 1, thickness)
+    return out.astype(bool)
+
+
+def paint_masks(layers: list[tuple[np.ndarray, str]], shape: tuple[int, int], *, contour_only: bool = False,
+                fill_alpha: int = 255, edge_alpha: int = 255, thickness: int = 2,
+                edge_color: str | None = None) -> np.ndarray:
+    """Masks (display resolution, bool) with colours -> H x W x 4 uint8, later masks on top.
+
+    The whole layer's opacity is applied by the canvas (``setOpacity``), so changing the slider never
+    recomputes this."""
+    out = np.zeros((*shape, 4), np.uint8)
+    for mask, color in layers:
+        if mask is None or not mask.any():
+            continue
+        r, g, b = rgb_of(color)
+        if not contour_only:
+            out[mask] = (r, g, b, fill_alpha)
+        edge = _contour(mask, thickness)
+        out[edge] = (*(rgb_of(edge_color) if edge_color else (r, g, b)), edge_alpha)
+    return out
+
+
+def error_heatmap(fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """FP probability in red, FN probability in blue, alpha = the larger of the two (display resolution)."""
+    fp = np.clip(fp, 0, 1)
+    fn = np.clip(fn, 0, 1)
+    out = np.zeros((*fp.shape, 4), np.uint8)
+    out[..., 0] = (fp * 255).astype(np.uint8)
+    out[..., 2] = (fn * 255).astype(np.uint8)
+    out[..., 3] = (np.maximum(fp, fn) * 230).astype(np.uint8)
+    return out

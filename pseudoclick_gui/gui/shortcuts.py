@@ -1,0 +1,72 @@
+"""The one table of keyboard and mouse bindings: actions are built from it and the help dialog lists it,
+so the two cannot drift apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    action: str  # id used by the main window ("" for mouse-only rows)
+    keys: tuple[str, ...]  # QKeySequence strings; for mouse rows a description
+    text: str
+    group: str
+
+
+SHORTCUTS: tuple[Shortcut, ...] = (
+    # clicking
+    Shortcut("", ("Left click",), "Positive click (foreground)", "Clicks"),
+    Shortcut("", ("Right click", "Shift+Left click"), "Negative click (background)", "Clicks"),
+    Shortcut("", ("Left click on the proposal",), "Accept the proposed pseudo click", "Clicks"),
+    Shortcut("accept", ("Return", "Enter"), "Accept the proposed pseudo click", "Clicks"),
+    Shortcut("withdraw", ("Backspace",), "Withdraw (reject) the proposed pseudo click", "Clicks"),
+    Shortcut("toggle_proposals", ("P",), "Turn pseudo-click proposals on/off", "Clicks"),
+    Shortcut("undo", ("Ctrl+Z",), "Undo (clicks, accepted/withdrawn proposals, finished/deleted objects)", "Clicks"),
+    Shortcut("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "Clicks"),
+    # objects
+    Shortcut("finish", ("Space", "N"), "Finish the object (becomes an instance of the current category)", "Objects"),
+    Shortcut("reset", ("Esc",), "Reset the current object", "Objects"),
+    Shortcut("delete_instance", ("Delete",), "Delete the selected instance", "Objects"),
+    Shortcut("reopen_instance", ("E",), "Re-open the selected instance to keep refining it", "Objects"),
+    Shortcut("next_category", ("C",), "Next category", "Objects"),
+    # view
+    Shortcut("", ("Mouse wheel",), "Zoom at the cursor", "View"),
+    Shortcut("", ("Middle drag", "Space+drag"), "Pan", "View"),
+    Shortcut("fit", ("F", "Ctrl+0"), "Fit the image to the window", "View"),
+    Shortcut("actual_size", ("1", "Ctrl+1"), "Zoom 1:1", "View"),
+    Shortcut("toggle_contours", ("O",), "Filled masks / contours only", "View"),
+    Shortcut("toggle_errors", ("M",), "Show the FP/FN error maps (FP red, FN blue)", "View"),
+    Shortcut("toggle_overlay", ("H",), "Hide/show all masks", "View"),
+    # files
+    Shortcut("next_image", ("D", "PgDown"), "Next image", "Files"),
+    Shortcut("prev_image", ("A", "PgUp"), "Previous image", "Files"),
+    Shortcut("mark_done", ("Ctrl+D",), "Mark the image done / not done", "Files"),
+    Shortcut("open_image", ("Ctrl+O",), "Open image(s)", "Files"),
+    Shortcut("open_folder", ("Ctrl+Shift+O",), "Open a folder of images", "Files"),
+    Shortcut("open_project", ("Ctrl+P",), "Open a project", "Files"),
+    Shortcut("new_project", ("Ctrl+N",), "New project", "Files"),
+    Shortcut("export_coco", ("Ctrl+E",), "Export COCO JSON", "Files"),
+    Shortcut("help", ("F1",), "This help", "Help"),
+    Shortcut("quit", ("Ctrl+Q",), "Quit", "Files"),
+)
+
+
+def keys_for(action: str) -> tuple[str, ...]:
+    for s in SHORTCUTS:
+        if s.action == action:
+            return s.keys
+    return ()
+
+
+def help_html() -> str:
+    """An HTML table of every binding, grouped."""
+    rows = []
+    group = None
+    for s in SHORTCUTS:
+        if s.group != group:
+            group = s.group
+            rows.append(f"<tr><td colspan=2><br><b>{group}</b></td></tr>")
+        keys = " / ".join(f"<code>{k}</code>" for k in s.keys)
+        rows.append(f"<tr><td style='padding-right:16px'>{keys}</td><td>{s.text}</td></tr>")
+    return "<table>" + "".join(rows) + "</table>"
