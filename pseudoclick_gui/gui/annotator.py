@@ -36,7 +36,8 @@ def load_rgb(path) -> np.ndarray:
     """H x W x 3 uint8 via ``io.images.load_image`` (EXIF orientation applied); ImageLoadError on failure."""
     from ..io.images import load_image
 
-    return load_image(path).rgb
+    rgb = load_image(path).rgb
+    return rgb if rgb.flags.writeable else rgb.copy()  # torch.from_numpy warns on read-only arrays
 
 
 def autosave_project_path() -> Path:
@@ -360,7 +361,7 @@ class Annotator(QObject):
             st.proposals = on
             return on and st.session is not None and bool(st.session.human_clicks)
 
-        self.client.submit(op)
+        self.client.submit(op, predict=False)
         if not on:
             self.proposal = None
             self.proposalChanged.emit()

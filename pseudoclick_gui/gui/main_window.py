@@ -296,7 +296,7 @@ class MainWindow(QMainWindow):
     def _draw_current(self) -> None:
         a = self.ann
         pred = a.prediction
-        if pred is None or a.rgb is None:
+        if pred is None or a.rgb is None or not a.has_object():
             self.canvas.set_layer("current", None)
             self.canvas.set_layer("errors", None)
             return
