@@ -67,6 +67,8 @@ class Annotator(QObject):
         self.client.result.connect(self._on_result)
         self.client.failed.connect(lambda msg: self.message.emit("error", msg))
         self.client.busyChanged.connect(self.busyChanged)
+        self.client.busyChanged.connect(self._on_busy)
+        self._pending_finish = False
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(500)
         self.store: ProjectStore | None = None
@@ -110,6 +112,7 @@ class Annotator(QObject):
 
     def activate(self, token: int, clicks: list, reopened: int | None) -> None:
         """Show another object (token): its clicks; the prediction comes with the next worker result."""
+        self._pending_finish = False
         self.token = token
         self.clicks = clicks
         self.reopened = reopened
@@ -307,11 +310,17 @@ class Annotator(QObject):
         return bool(self.clicks) or self.reopened is not None
 
     def finish(self) -> bool:
+        """Commit the current mask. While a prediction is running, finishing waits for it (the mask must
+        include the latest click)."""
         if not self._ready():
             return False
+        if self.client.busy and self.has_object():
+            self._pending_finish = True
+            self.message.emit("info", "Finishing after the running prediction…")
+            return True
+        self._pending_finish = False
         if self.prediction is None or not self.has_object():
-            self.message.emit("info", "Nothing to finish: click on an object first"
-                              + (" (waiting for the prediction)" if self.client.busy else ""))
+            self.message.emit("info", "Nothing to finish: click on an object first")
             return False
         if not self.prediction.mask.any():
             self.message.emit("warning", "The mask is empty: add a positive click first")
@@ -371,6 +380,10 @@ class Annotator(QObject):
 
     def redo(self) -> None:
         self.undo_stack.redo()
+
+    def _on_busy(self, busy: bool) -> None:
+        if not busy and self._pending_finish:
+            self.finish()
 
     # ------------------------------------------------------------------ results
     def _on_result(self, res: WorkResult) -> None:

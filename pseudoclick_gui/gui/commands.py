@@ -9,12 +9,31 @@ the project file in step.
 
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtGui import QUndoCommand
 
 from ..engine.types import Click
+
+log = logging.getLogger(__name__)
+
+
+def guarded(method):
+    """A failing store or session call inside undo/redo becomes a message, not an exception through Qt."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args):
+        try:
+            return method(self, *args)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("%s failed", method.__qualname__)
+            self.ann.message.emit("error", f"{self.text()} failed: {exc}")
+
+    return wrapper
+
 
 STORE_KIND = {"human": "human", "pseudo": "pseudo_accepted", "withdrawn": "pseudo_withdrawn"}
 
@@ -42,6 +61,7 @@ class ClickCommand(QUndoCommand):
         self.token, self.image_id = ann.token, ann.image_id
         self._done_once = False
 
+    @guarded
     def redo(self) -> None:
         ann, e, token = self.ann, self.entry, self.token
         c = e.click
@@ -62,6 +82,7 @@ class ClickCommand(QUndoCommand):
         ann.proposal = None
         ann.notify(clicks=True)
 
+    @guarded
     def undo(self) -> None:
         ann, token = self.ann, self.token
         ann.run_op(lambda st: st.switch(token).undo() or True)
@@ -112,6 +133,7 @@ class FinishCommand(_ObjectSwitch):
         )
         self._done_once = False
 
+    @guarded
     def redo(self) -> None:
         store = self.ann.store
         if self.old_reopened is not None:
@@ -125,6 +147,7 @@ class FinishCommand(_ObjectSwitch):
         self._go_new()
         self.ann.notify(instances=True)
 
+    @guarded
     def undo(self) -> None:
         store = self.ann.store
         if self.old_reopened is not None:
@@ -143,11 +166,13 @@ class ResetCommand(_ObjectSwitch):
     def __init__(self, ann):
         super().__init__(ann, "reset object")
 
+    @guarded
     def redo(self) -> None:
         self.ann.store.clear_draft(self.image_id)
         self._go_new()
         self.ann.notify(instances=True)
 
+    @guarded
     def undo(self) -> None:
         store = self.ann.store
         for e in self.old_clicks:
@@ -167,11 +192,13 @@ class ReopenCommand(_ObjectSwitch):
         self.instance_id = instance_id
         self.mask = ann.store.instance_mask(instance_id)
 
+    @guarded
     def redo(self) -> None:
         self.ann.store.save_draft(self.image_id, self.mask, instance_id=self.instance_id)
         self._go_new(reopened=self.instance_id, seed=self.mask)
         self.ann.notify(instances=True)
 
+    @guarded
     def undo(self) -> None:
         self.ann.store.clear_draft(self.image_id, discard_clicks=False)
         self._go_old()
@@ -183,10 +210,12 @@ class DeleteInstanceCommand(QUndoCommand):
         super().__init__("delete object")
         self.ann, self.instance_id = ann, instance_id
 
+    @guarded
     def redo(self) -> None:
         self.ann.store.delete_instance(self.instance_id)
         self.ann.notify(instances=True)
 
+    @guarded
     def undo(self) -> None:
         self.ann.store.restore_instance(self.instance_id)
         self.ann.notify(instances=True)
@@ -198,10 +227,12 @@ class SetCategoryCommand(QUndoCommand):
         self.ann, self.instance_id, self.new = ann, instance_id, category_id
         self.old = ann.store.instance(instance_id).category_id
 
+    @guarded
     def redo(self) -> None:
         self.ann.store.set_instance_category(self.instance_id, self.new)
         self.ann.notify(instances=True)
 
+    @guarded
     def undo(self) -> None:
         self.ann.store.set_instance_category(self.instance_id, self.old)
         self.ann.notify(instances=True)

@@ -279,7 +279,9 @@ class MainWindow(QMainWindow):
         colors = {c.id: c.color for c in a.store.categories()}
         layers = [(self._instance_mask(i), colors.get(i.category_id, "#ff00ff")) for i in a.store.instances(a.image_id)
                   if not i.hidden and i.id != a.reopened]  # fmt: skip
-        rgba = ov.paint_masks(layers, self._display_shape(), contour_only=self.actions["toggle_contours"].isChecked())
+        shape = self._display_shape()
+        rgba = ov.paint_masks(layers, shape, contour_only=self.actions["toggle_contours"].isChecked(),
+                              thickness=ov.edge_thickness(shape))  # fmt: skip
         self.canvas.set_layer("instances", ov.rgba_to_qimage(rgba))
         self.instances_panel.refresh()
 
@@ -301,8 +303,9 @@ class MainWindow(QMainWindow):
             self.canvas.set_layer("errors", None)
             return
         m = ov.downsample(pred.mask, self._scale)
-        rgba = ov.paint_masks([(m, self._current_color())], m.shape, thickness=2, edge_color="#ffffff",
-                              contour_only=self.actions["toggle_contours"].isChecked())  # fmt: skip
+        contours = self.actions["toggle_contours"].isChecked()
+        rgba = ov.paint_masks([(m, self._current_color())], m.shape, thickness=ov.edge_thickness(m.shape, 3 if contours else 2),
+                              edge_color=None if contours else "#ffffff", contour_only=contours)  # fmt: skip
         self.canvas.set_layer("current", ov.rgba_to_qimage(rgba))
         if self.actions["toggle_errors"].isChecked():
             heat = ov.error_heatmap(ov.downsample(pred.fp, self._scale), ov.downsample(pred.fn, self._scale))
@@ -341,10 +344,12 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ view toggles
     def _set_opacity(self, value: int) -> None:
         v = value / 100.0
+        self.settings.overlay_opacity = v
+        if self.actions["toggle_contours"].isChecked():  # thin lines: keep them readable
+            v = max(v, 0.9)
         self.canvas.set_layer_opacity("instances", v)
         self.canvas.set_layer_opacity("current", min(1.0, v + 0.15))
         self.canvas.set_layer_opacity("errors", 0.85)
-        self.settings.overlay_opacity = v
 
     def set_overlay_visible(self, on: bool) -> None:
         for layer in ("instances", "current"):
@@ -352,6 +357,7 @@ class MainWindow(QMainWindow):
 
     def set_contours(self, on: bool) -> None:
         self.settings.contour_mode = on
+        self._set_opacity(self.opacity.value())
         self._draw_instances()
         self._draw_current()
 

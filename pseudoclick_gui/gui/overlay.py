@@ -22,6 +22,11 @@ def display_size(height: int, width: int, scale: float) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+def edge_thickness(shape: tuple[int, int], base: int = 2) -> int:
+    """Contour width in overlay pixels so that it stays visible when a big overlay is shown fitted."""
+    return max(base, round(base * max(shape) / 1000))
+
+
 def downsample(mask: np.ndarray, scale: float) -> np.ndarray:
     """H x W bool/float -> display resolution (nearest for bool, area average for float)."""
     if scale >= 1.0:

@@ -325,3 +325,36 @@ def test_help_lists_every_shortcut_and_settings_persist(make_window, images, tmp
     s = AppSettings.load()
     assert s.overlay_opacity == pytest.approx(0.7) and s.auto_accept_threshold == pytest.approx(0.6)
     assert not s.proposals_enabled and str(tmp_path / "p.pcproj") in s.recent_projects[0]
+
+
+def test_finish_while_predicting_waits_for_the_latest_click(make_window, images, tmp_path, qtbot, fake_config):
+    w = make_window(tmp_path / "p.pcproj", images[:1])
+    a = w.ann
+    click_pixel(qtbot, w, 40, 40)
+    wait_idle(qtbot, w)
+    fake_config.gate = threading.Event()
+    click_pixel(qtbot, w, 100, 80)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Space)  # the shown mask does not have the 2nd click yet
+    assert a.store.instances(a.image_id) == []
+    fake_config.gate.set()
+    qtbot.waitUntil(lambda: len(a.store.instances(a.image_id)) == 1, timeout=10000)
+    m = a.store.instances(a.image_id)[0].mask()
+    assert m[40, 40] and m[80, 100]
+
+
+def test_failing_store_call_in_a_command_becomes_a_message(make_window, images, tmp_path, qtbot):
+    w = make_window(tmp_path / "p.pcproj", images[:1])
+    a = w.ann
+    click_pixel(qtbot, w, 40, 40)
+    wait_idle(qtbot, w)
+    a.finish()
+    wait_idle(qtbot, w)
+    (inst,) = a.store.instances(a.image_id)
+    a.store.purge_deleted()
+    a.delete_instance(inst.id)
+    a.store.purge_deleted()  # the row is gone: undoing the delete cannot restore it
+    a.undo()
+    assert any("failed" in b.text() for b in w.findChildren(QMessageBox) if b.isVisible())
+    click_pixel(qtbot, w, 60, 60)
+    wait_idle(qtbot, w)
+    assert a.prediction.mask[60, 60]
