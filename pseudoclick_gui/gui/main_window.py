@@ -254,6 +254,7 @@ class MainWindow(QMainWindow):
         self._draw_instances()
         self._draw_current()
         self._draw_clicks()
+        self.canvas.setFocus()  # Space / Enter / Backspace go to the canvas
         name = Path(self.ann.image_path).name
         self.setWindowTitle(f"{name} — {self._project_name()} — PseudoClick")
 
