@@ -115,6 +115,7 @@ class Trainer:
             for k in ("max_steps", "minutes", "out", "workers", "threads", "checkpoint_minutes", "total_steps"):
                 saved[k] = getattr(cfg, k)
             self.cfg = cfg = TrainConfig(**saved)
+        torch.manual_seed(cfg.seed)  # the same initial decoder weights on every rank and every fresh run
         self.model = PseudoClickNet(NetConfig.from_dict(cfg.net), pretrained_backbone=state is None and cfg.init is None)
         if cfg.init and state is None:
             from ..engine.checkpoint import read_checkpoint
@@ -261,9 +262,13 @@ class Trainer:
         t_prev = time.time()
         try:
             for batch in loader:
-                if self.step >= max_steps or self._stop:
-                    break
-                if cfg.minutes is not None and time.time() - start > cfg.minutes * 60:
+                stop = self.step >= max_steps or self._stop
+                stop = stop or (cfg.minutes is not None and time.time() - start > cfg.minutes * 60)
+                if self.world > 1:  # every rank must stop at the same step or the others hang in all-reduce
+                    flag = torch.tensor([float(stop)])
+                    dist.all_reduce(flag)
+                    stop = bool(flag.item() > 0)
+                if stop:
                     break
                 stats = self.train_step(batch)
                 now = time.time()

@@ -1,0 +1,127 @@
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pseudoclick_gui.engine.checkpoint import load_model
+from pseudoclick_gui.training.clicks import error_click
+from pseudoclick_gui.training.data import ClickSegStream, CropConfig, DatasetSpec, read_instances
+from pseudoclick_gui.training.losses import normalized_focal_loss
+from pseudoclick_gui.training.loop import TrainConfig, Trainer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_spec_parsing_weights_and_filters(tiny_dataset):
+    spec = DatasetSpec.parse(f"{tiny_dataset}:0.5:min_area=1500")
+    assert spec.weight == 0.5 and spec.min_area == 1500
+    all_inst = read_instances(DatasetSpec.parse(str(tiny_dataset)))
+    assert len(all_inst) == 6
+    assert 0 < len(read_instances(spec)) < 6
+    two = [i for i in all_inst if i.siblings]
+    assert two and all(s.exists() for i in two for s in i.siblings)
+
+
+def test_stream_batches_are_consistent_and_deterministic(tiny_dataset):
+    spec = [DatasetSpec.parse(str(tiny_dataset))]
+    ds = ClickSegStream(spec, CropConfig(size=64), batch_size=3, seed=5)
+    b = ds.batch(7)
+    assert b["image"].shape == (3, 3, 64, 64) and b["image"].dtype == torch.uint8
+    assert b["gt"].shape == (3, 1, 64, 64) and set(torch.unique(b["gt"]).tolist()) <= {-1.0, 0.0, 1.0}
+    clicks = b["clicks"]
+    for i in range(3):
+        pos = clicks[i][clicks[i, :, 2] > 0]
+        assert len(pos) >= 1
+        for r, c, _ in pos.tolist():  # positives lie on the object
+            assert b["gt"][i, 0, int(r), int(c)] == 1
+        for r, c, _ in clicks[i][clicks[i, :, 2] < 0].tolist():
+            assert b["gt"][i, 0, int(r), int(c)] != 1
+    again = ds.batch(7)
+    assert torch.equal(b["image"], again["image"]) and torch.equal(b["clicks"], again["clicks"])
+    assert not torch.equal(b["image"], ds.batch(8)["image"])
+
+
+def test_nfl_is_small_for_right_answers_and_ignores_ignore_pixels():
+    target = torch.zeros(1, 1, 8, 8)
+    target[..., :4] = 1
+    good = torch.where(target > 0, 8.0, -8.0)
+    bad = -good
+    assert normalized_focal_loss(good, target) < 1e-3 < 1.0 < normalized_focal_loss(bad, target)
+    all_background = torch.full_like(target, -8.0)  # wrong exactly on the object's pixels
+    assert normalized_focal_loss(all_background, target) > 1.0
+    ignored = target.clone()
+    ignored[..., :4] = -1  # ... which are now ignored
+    assert normalized_focal_loss(all_background, ignored) < 1e-3
+
+
+def test_iterative_click_lands_in_the_larger_error():
+    gt = np.zeros((40, 40), np.float32)
+    gt[5:35, 5:35] = 1
+    pred = np.zeros((40, 40), bool)
+    pred[5:35, 5:20] = True  # right half missed -> FN
+    r, c, sign = error_click(gt, pred, np.random.default_rng(0))
+    assert sign == 1 and gt[r, c] == 1 and not pred[r, c]
+
+
+def _cfg(data, out, **kw):
+    base = dict(data=[str(data)], out=str(out), batch=2, crop=64, workers=0, threads=1, checkpoint_minutes=100,
+                total_steps=20, warmup_steps=2, max_iter=2)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_resume_continues_exactly(tiny_dataset, tmp_path):
+    straight = Trainer(_cfg(tiny_dataset, tmp_path / "a", max_steps=4))
+    straight.run()
+    first = Trainer(_cfg(tiny_dataset, tmp_path / "b", max_steps=2))
+    first.run()
+    resumed = Trainer(_cfg(tiny_dataset, tmp_path / "b", max_steps=4), resume=True)
+    assert resumed.step == 2
+    resumed.run()
+    assert resumed.step == 4
+    for (k, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), k
+    model, meta = load_model(tmp_path / "b" / "model_step000004.pt")
+    assert meta["step"] == 4 and meta["samples_seen"] == 8
+    assert (tmp_path / "b" / "log.csv").read_text().startswith("step,")
+
+
+def test_sigterm_saves_a_checkpoint(tiny_dataset, tmp_path):
+    code = (
+        "import os, signal, sys\n"
+        "from pseudoclick_gui.training.loop import Trainer, TrainConfig\n"
+        f"cfg = TrainConfig(data=[{str(tiny_dataset)!r}], out={str(tmp_path / 'r')!r}, batch=2, crop=64, workers=0,"
+        " threads=1, checkpoint_minutes=100, total_steps=1000, warmup_steps=2, max_iter=1)\n"
+        "t = Trainer(cfg)\n"
+        "orig = t.train_step\n"
+        "def step(b):\n"
+        "    out = orig(b)\n"
+        "    if t.step == 2: os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return out\n"
+        "t.train_step = step\n"
+        "sys.exit(t.run())\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=300)
+    state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    assert 3 <= state["step"] < 1000
+
+
+@pytest.mark.slow
+def test_two_process_ddp_training_on_cpu(tiny_dataset, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
+    with socket.socket() as sock:  # a free loopback port for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(port), "-m", "pseudoclick_gui.cli", "train", "--data", str(tiny_dataset), "--out",
+           str(tmp_path / "ddp"), "--batch", "2", "--crop", "64", "--workers", "0", "--threads", "1",
+           "--max-steps", "3", "--total-steps", "10", "--max-iter", "1"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    model, meta = load_model(tmp_path / "ddp" / "model_step000003.pt")
+    assert meta["step"] == 3 and meta["samples_seen"] == 3 * 2 * 2  # two processes, batch 2 each
