@@ -108,6 +108,15 @@ class Session:
     def device_name(self) -> str:
         return device_name(self.device)
 
+    def spawn(self) -> Session:
+        """A fresh session sharing this one's network, settings and image (no clicks): one per object."""
+        with self._lock:
+            other = Session(self.model, self.device, zoom_in=self.zoom_in, zoom_side=self.zoom_side,
+                            max_side=self.max_side, flip=self.flip, threshold=self.threshold,
+                            min_region=self.min_region, meta=self.meta)
+            other._image = self._image
+            return other
+
     # --------------------------------------------------------------------------------------- state
     def set_image(self, image: np.ndarray) -> None:
         """H x W x 3 uint8 RGB (other layouts/types: see ``preprocess.py``). Clears all clicks."""
@@ -335,8 +344,8 @@ class Session:
     @torch.inference_mode()
     def _run(self, t: CropTransform, prev: np.ndarray) -> np.ndarray:
         """Returns out_h x out_w x 3 probabilities (mask, fp, fn) in the crop."""
-        img = t.forward_image(self._image)
-        prev_c = t.forward_image(prev.astype(np.float32))
+        img = np.array(t.forward_image(self._image), copy=True) if not self._image.flags.writeable else t.forward_image(self._image)
+        prev_c = np.ascontiguousarray(t.forward_image(prev.astype(np.float32)))
         hc, wc = img.shape[:2]
 
         def tensor_clicks(clicks: list[Click]) -> torch.Tensor:
