@@ -704,6 +704,25 @@ class ProjectStore:
         )
         conn.execute("DELETE FROM drafts WHERE image_id = ?", (image_id,))
 
+    def detach_clicks_to_draft(self, instance_id: int, click_ids=None) -> int:
+        """Give an instance's clicks (live and undone) back to its image's draft (``instance_id = NULL``), the
+        inverse of the attachment done by :meth:`add_instance` / :meth:`update_instance_mask`: undoing a
+        finish keeps the draft's click list in the project, so a crash afterwards replays it. ``click_ids``
+        (optional): move only these clicks of the instance (e.g. the ones of one editing session of a
+        re-opened instance). Returns how many clicks moved; ProjectError when there is no such instance."""
+        inst = self.instance(instance_id)
+        with self.transaction() as conn:
+            if click_ids is None:
+                cur = conn.execute("UPDATE clicks SET instance_id = NULL WHERE instance_id = ?", (inst.id,))
+                return int(cur.rowcount)
+            moved = 0
+            for cid in click_ids:
+                cur = conn.execute(
+                    "UPDATE clicks SET instance_id = NULL WHERE id = ? AND instance_id = ?", (int(cid), inst.id)
+                )
+                moved += cur.rowcount
+            return moved
+
     def update_instance_mask(self, instance_id: int, mask, *, attach_draft: bool = True) -> None:
         """Replace an instance's mask. When the image's draft re-opened this instance (``save_draft(...,
         instance_id=this)``) and ``attach_draft`` is true, the draft clicks join the instance and the

@@ -288,3 +288,38 @@ def test_project_package_never_imports_torch_or_qt():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_detach_clicks_to_draft_gives_the_click_list_back_to_the_draft(store, image_dir, rng, blob):
+    img = store.add_image(image_dir / "a.png")
+    other = store.add_image(image_dir / "b.png")
+    cat = store.add_category("obj")
+    c1 = store.record_click(img, 10, 12, True)
+    c2 = store.record_click(img, 3, 4, False)
+    c3 = store.record_click(img, 20, 5, True, kind="pseudo_accepted", confidence=0.7)
+    store.delete_click(c2)  # undone: travels too, still undone
+    mask = blob(30, 40, rng)
+    inst = store.add_instance(img, mask, cat)
+    c_other = store.record_click(other, 1, 1, True)
+    inst_other = store.add_instance(other, blob(50, 25, rng), cat)
+    assert store.draft(img) is None
+    # undo of the finish: the instance goes, its clicks become the draft again
+    store.delete_instance(inst)
+    assert store.detach_clicks_to_draft(inst) == 3
+    store.save_draft(img, mask)
+    store = _reopen(store)
+    d = store.draft(img)
+    assert [c.id for c in d.clicks] == [c1, c3] and np.array_equal(d.mask, mask)
+    assert [c.id for c in store.clicks(img, draft_only=True, include_undone=True)] == [c1, c2, c3]
+    assert store.clicks(instance_id=inst, include_undone=True) == []
+    assert [c.id for c in store.clicks(instance_id=inst_other)] == [c_other]  # other instance untouched
+    # a subset (the clicks of one editing session of a re-opened instance)
+    store.restore_instance(inst)
+    store.save_draft(img, mask, instance_id=inst)
+    store.update_instance_mask(inst, mask)  # attaches c1, c2, c3 again
+    assert store.detach_clicks_to_draft(inst, [c3, c_other]) == 1  # c_other belongs to another instance
+    assert [c.id for c in store.clicks(img, draft_only=True)] == [c3]
+    assert [c.id for c in store.clicks(instance_id=inst, include_undone=True)] == [c1, c2]
+    with pytest.raises(ProjectError):
+        store.detach_clicks_to_draft(10_000)
+    store.close()
