@@ -137,12 +137,14 @@ class FinishCommand(_ObjectSwitch):
     def redo(self) -> None:
         store = self.ann.store
         if self.old_reopened is not None:
-            store.update_instance_mask(self.old_reopened, self.old_mask)
+            store.update_instance_mask(self.old_reopened, self.old_mask)  # attaches the draft's clicks
         elif not self._done_once:
             self.instance_id = store.add_instance(self.image_id, self.old_mask, self.category_id)
-        else:
-            store.restore_instance(self.instance_id)
-            store.clear_draft(self.image_id, discard_clicks=False)
+        else:  # redo after undo: the same instance comes back and takes the draft's clicks again, atomically
+            with store.transaction():
+                store.restore_instance(self.instance_id)
+                store.save_draft(self.image_id, self.old_mask, instance_id=self.instance_id)
+                store.update_instance_mask(self.instance_id, self.old_mask)
         self._done_once = True
         self._go_new()
         self.ann.notify(instances=True)
@@ -150,12 +152,17 @@ class FinishCommand(_ObjectSwitch):
     @guarded
     def undo(self) -> None:
         store = self.ann.store
-        if self.old_reopened is not None:
-            store.update_instance_mask(self.old_reopened, self.previous_instance_mask, attach_draft=False)
-            store.save_draft(self.image_id, self.old_mask, instance_id=self.old_reopened)
-        else:
-            store.delete_instance(self.instance_id)
-            store.save_draft(self.image_id, self.old_mask)
+        # the clicks go back to the draft in the project too, so a crash after this undo replays them
+        with store.transaction():
+            if self.old_reopened is not None:
+                store.update_instance_mask(self.old_reopened, self.previous_instance_mask, attach_draft=False)
+                ids = [e.store_id for e in self.old_clicks if e.store_id is not None]
+                store.detach_clicks_to_draft(self.old_reopened, ids)
+                store.save_draft(self.image_id, self.old_mask, instance_id=self.old_reopened)
+            else:
+                store.delete_instance(self.instance_id)
+                store.detach_clicks_to_draft(self.instance_id)
+                store.save_draft(self.image_id, self.old_mask)
         self._go_old()
         self.ann.notify(instances=True)
 

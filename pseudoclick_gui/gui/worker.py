@@ -41,16 +41,8 @@ class WorkResult:
 
 
 def spawn_session(template):
-    """A new session sharing ``template``'s network and image (no copy of the weights)."""
-    spawn = getattr(template, "spawn", None)
-    if spawn is not None:
-        return spawn()
-    s = type(template)(template.model, template.device, zoom_in=template.zoom_in, zoom_side=template.zoom_side,
-                       max_side=template.max_side, flip=template.flip, threshold=template.threshold,
-                       min_region=template.min_region, meta=template.meta)  # fmt: skip
-    if template.image is not None:
-        s.set_image(template.image)
-    return s
+    """A new session sharing ``template``'s network and image (no copy of the weights): ``Session.spawn``."""
+    return template.spawn()
 
 
 class WorkerState:
