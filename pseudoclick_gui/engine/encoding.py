@@ -19,14 +19,20 @@ def disk_maps(clicks: torch.Tensor, height: int, width: int, radius: float = DIS
     out = torch.zeros(n, 2, height, width, dtype=torch.float32, device=clicks.device)
     if k == 0:
         return out
-    rows = torch.arange(height, device=clicks.device, dtype=torch.float32).view(1, 1, height, 1)
-    cols = torch.arange(width, device=clicks.device, dtype=torch.float32).view(1, 1, 1, width)
-    r = clicks[..., 0].view(n, k, 1, 1)
-    c = clicks[..., 1].view(n, k, 1, 1)
-    inside = ((rows - r) ** 2 + (cols - c) ** 2) <= radius * radius  # N x K x H x W
-    sign = clicks[..., 2].view(n, k, 1, 1)
-    out[:, 0] = (inside & (sign > 0)).any(1).float()
-    out[:, 1] = (inside & (sign < 0)).any(1).float()
+    r2 = radius * radius
+    pad = int(radius) + 1
+    for i, j in (clicks[..., 2] != 0).nonzero().tolist():  # only real clicks: a small window each
+        row, col, sign = clicks[i, j].tolist()
+        y0, y1 = max(0, int(row) - pad), min(height, int(row) + pad + 1)
+        x0, x1 = max(0, int(col) - pad), min(width, int(col) + pad + 1)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        ys = torch.arange(y0, y1, dtype=torch.float32, device=clicks.device).view(-1, 1)
+        xs = torch.arange(x0, x1, dtype=torch.float32, device=clicks.device).view(1, -1)
+        disk = ((ys - row) ** 2 + (xs - col) ** 2) <= r2
+        ch = 0 if sign > 0 else 1
+        window = out[i, ch, y0:y1, x0:x1]
+        window[disk] = 1.0
     return out
 
 

@@ -34,6 +34,7 @@ import torch
 from ..errors import CheckpointError, PseudoClickError
 from .checkpoint import load_model
 from .encoding import DISK_RADIUS, disk_maps
+from .fuse import fuse_for_inference
 from .network import PseudoClickNet
 from .preprocess import to_rgb_uint8
 from .pseudo import largest_error_click
@@ -70,6 +71,8 @@ class Session:
                  zoom_side: int = 400, max_side: int = 480, flip: bool = False, threshold: float = 0.5,
                  min_region: int = 20, meta: dict | None = None):
         self.device = torch.device(device) if device is not None else default_device()
+        if not getattr(model, "_pseudoclick_fused", False):
+            model = fuse_for_inference(model)
         self.model = model.to(self.device).eval()
         if self.device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -216,16 +219,30 @@ class Session:
 
     def propose_pseudo_click(self) -> Click | None:
         """The next click the network suggests, from the largest error region of the latest prediction (runs
-        ``predict`` first when clicks changed). None when no error region is large enough."""
+        ``predict`` first when clicks changed). None when no error region is large enough.
+
+        The search runs on the network's own output grid (the zoom-in crop), not on the full-resolution
+        maps, so its cost does not grow with the photo; the click is mapped back to image pixels."""
         with self._lock:
             if not self._human:
                 return None
             pred = self.predict()
-            blocked = self._blocked_mask()
-            c = largest_error_click(pred.fp, pred.fn, 0.5, self.min_region, blocked)
+            t: CropTransform | None = pred.extra.get("transform")
+            if t is None:
+                return None
+            maps = pred.extra["crop_maps"]
+            scale_x = t.out_w / (t.roi[2] - t.roi[0])
+            scale_y = t.out_h / (t.roi[3] - t.roi[1])
+            min_area = max(4, int(round(self.min_region * scale_x * scale_y)))
+            blocked = self._blocked_mask(t)
+            c = largest_error_click(maps[..., 1], maps[..., 2], 0.5, min_area, blocked)
             if c is None:
                 return None
-            return Click(float(c.col), float(c.row), c.positive, "pseudo", c.confidence, c.area)
+            x = (c.col + 0.5) / scale_x - 0.5 + t.roi[0]
+            y = (c.row + 0.5) / scale_y - 0.5 + t.roi[1]
+            h, w = self._image.shape[:2]
+            x, y = float(min(max(round(x), 0), w - 1)), float(min(max(round(y), 0), h - 1))
+            return Click(x, y, c.positive, "pseudo", c.confidence, int(round(c.area / (scale_x * scale_y))))
 
     def accept_pseudo_click(self, click: Click) -> Click:
         """Use a proposed click: it goes into the pseudo-click channels (it does not count as a human click)."""
@@ -286,19 +303,24 @@ class Session:
         self._last = step.last
         self._dirty = not step.last_valid
 
-    def _blocked_mask(self) -> np.ndarray | None:
-        """Pixels near withdrawn proposals and existing clicks: no proposal lands there again."""
+    def _blocked_mask(self, t: CropTransform) -> np.ndarray | None:
+        """Crop-grid pixels near withdrawn proposals (3 disk radii, in image pixels) and existing clicks (one
+        radius): no proposal lands there again."""
         spots = [(c, 3 * DISK_RADIUS) for c in self._withdrawn] + [(c, DISK_RADIUS) for c in self._human + self._pseudo]
         if not spots:
             return None
-        h, w = self._image.shape[:2]
-        blocked = np.zeros((h, w), bool)
+        blocked = np.zeros((t.out_h, t.out_w), bool)
+        s = t.out_w / (t.roi[2] - t.roi[0])
         for c, r in spots:
-            r_i = int(np.ceil(r))
-            y0, y1 = max(0, int(c.y) - r_i), min(h, int(c.y) + r_i + 1)
-            x0, x1 = max(0, int(c.x) - r_i), min(w, int(c.x) + r_i + 1)
+            cx, cy = t.forward_point(c.x, c.y)
+            rr = r * s + 0.5
+            r_i = int(np.ceil(rr))
+            y0, y1 = max(0, int(cy) - r_i), min(t.out_h, int(cy) + r_i + 2)
+            x0, x1 = max(0, int(cx) - r_i), min(t.out_w, int(cx) + r_i + 2)
+            if y0 >= y1 or x0 >= x1:
+                continue
             yy, xx = np.ogrid[y0:y1, x0:x1]
-            blocked[y0:y1, x0:x1] |= (yy - c.y) ** 2 + (xx - c.x) ** 2 <= r * r
+            blocked[y0:y1, x0:x1] |= (yy - cy) ** 2 + (xx - cx) ** 2 <= rr * rr
         return blocked
 
     # --------------------------------------------------------------------------------------- inference
@@ -319,11 +341,11 @@ class Session:
             prev = self._base_prev if self._base_prev is not None else np.zeros((h, w), np.float32)
             transform = self._transform(prev)
             out = self._run(transform, prev)
-            prob = transform.inverse_map(out[..., 0], h, w)
-            fp = transform.inverse_map(out[..., 1], h, w)
-            fn = transform.inverse_map(out[..., 2], h, w)
+            full = transform.inverse_map(out, h, w)
+            prob, fp, fn = (np.ascontiguousarray(full[..., i]) for i in range(3))
             ms = (time.perf_counter() - t0) * 1000
-            self._last = Prediction(prob, fp, fn, self.threshold, ms, transform.roi)
+            self._last = Prediction(prob, fp, fn, self.threshold, ms, transform.roi,
+                                    {"crop_maps": out, "transform": transform})
             self._dirty = False
             return self._last
 

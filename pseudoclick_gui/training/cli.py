@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--total-steps", type=int, default=60000, help="length of the cosine schedule")
+    p.add_argument("--total-steps", type=int, help="length of the cosine schedule (default 60000; on --resume: as saved)")
     p.add_argument("--max-steps", type=int, help="stop at this step (default: --total-steps)")
     p.add_argument("--minutes", type=float, help="stop after this many minutes")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
@@ -42,9 +42,10 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(
         data=args.data or DEFAULT_DATA, out=args.out, batch=args.batch, crop=args.crop, lr=args.lr,
-        total_steps=args.total_steps, max_steps=args.max_steps, minutes=args.minutes,
+        total_steps=args.total_steps or 60000, max_steps=args.max_steps, minutes=args.minutes,
         checkpoint_minutes=args.checkpoint_minutes, workers=args.workers, threads=args.threads, seed=args.seed,
         lambdas=tuple(args.lambdas), max_iter=args.max_iter, pseudo_prob=args.pseudo_prob,
         oracle_prob=args.oracle_prob, zoom_prob=args.zoom_prob, init=args.init,
     )
-    return Trainer(cfg, resume=args.resume).run()
+    overrides = {"total_steps"} if args.total_steps else set()
+    return Trainer(cfg, resume=args.resume, overrides=overrides).run()

@@ -93,7 +93,9 @@ def build_optimizer(model: PseudoClickNet, cfg: TrainConfig) -> torch.optim.Opti
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, resume: bool = False):
+    def __init__(self, cfg: TrainConfig, resume: bool = False, overrides: set[str] = frozenset()):
+        """``resume``: continue ``OUT/last.pt`` with its saved recipe; only the stopping criteria, workers,
+        threads and the names in ``overrides`` (e.g. ``{"total_steps"}``) are taken from ``cfg``."""
         self.cfg = cfg
         self.out = Path(cfg.out)
         torch.set_num_threads(cfg.threads)
@@ -112,7 +114,7 @@ class Trainer:
             saved = state["train_config"]
             saved["lambdas"] = tuple(saved["lambdas"])
             # keep the saved recipe; allow the stopping criteria and output to change on resume
-            for k in ("max_steps", "minutes", "out", "workers", "threads", "checkpoint_minutes", "total_steps"):
+            for k in ("max_steps", "minutes", "out", "workers", "threads", "checkpoint_minutes", *overrides):
                 saved[k] = getattr(cfg, k)
             self.cfg = cfg = TrainConfig(**saved)
         torch.manual_seed(cfg.seed)  # the same initial decoder weights on every rank and every fresh run

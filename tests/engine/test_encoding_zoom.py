@@ -60,3 +60,20 @@ def test_forward_image_matches_forward_point():
     ys, xs = np.nonzero(crop[..., 0] > 127)
     cx, cy = t.forward_point(404.5, 124.5)
     assert abs(xs.mean() - cx) < 1.0 and abs(ys.mean() - cy) < 1.0
+
+
+def test_windowed_disk_maps_equal_the_dense_definition():
+    def dense(clicks, h, w, radius=5.0):
+        n, k, _ = clicks.shape
+        rows = torch.arange(h).float().view(1, 1, h, 1)
+        cols = torch.arange(w).float().view(1, 1, 1, w)
+        inside = ((rows - clicks[..., 0].view(n, k, 1, 1)) ** 2 + (cols - clicks[..., 1].view(n, k, 1, 1)) ** 2) <= radius**2
+        sign = clicks[..., 2].view(n, k, 1, 1)
+        return torch.stack([(inside & (sign > 0)).any(1), (inside & (sign < 0)).any(1)], 1).float()
+
+    g = torch.Generator().manual_seed(0)
+    clicks = torch.rand(4, 20, 3, generator=g) * torch.tensor([70.0, 90.0, 1.0])
+    clicks[..., 2] = torch.randint(-1, 2, (4, 20), generator=g).float()
+    clicks[0, 0] = torch.tensor([-3.0, 2.0, 1.0])  # partly outside the image
+    clicks[1, 1] = torch.tensor([69.7, 89.6, -1.0])  # sub-pixel, at the far corner
+    assert torch.equal(disk_maps(clicks, 70, 90), dense(clicks, 70, 90))

@@ -1,0 +1,86 @@
+"""Milliseconds per human click, including its pseudo-click pass, on the CPU.
+
+For each image size, a session annotates a synthetic object with a sequence of robot clicks; every human click
+runs: add_click -> predict -> propose_pseudo_click -> accept -> predict (what the app does with auto-accept).
+Prints median and p90 per human click (and per single forward), and the process's peak RSS.
+
+    python benchmarks/latency.py [--checkpoint PATH] [--threads 2] [--clicks 30]
+
+Uses the shipped model when present (speed does not depend on the weights), else a random network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+
+import cv2
+import numpy as np
+import torch
+
+from pseudoclick_gui.engine.session import Session
+from pseudoclick_gui.errors import CheckpointError
+from pseudoclick_gui.evaluation.clicker import RobotClicker
+
+
+def scene(w: int, h: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), (0, 0), 3)
+    gt = np.zeros((h, w), np.uint8)
+    cv2.ellipse(gt, (w // 2, h // 2), (w // 5, h // 4), 20, 0, 360, 1, -1)
+    img[gt > 0] = (img[gt > 0] * 0.5 + np.array([120, 60, 30])).astype(np.uint8)
+    return img, gt.astype(bool)
+
+
+def p90(v: list[float]) -> float:
+    return float(np.percentile(v, 90))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--clicks", type=int, default=30, help="human clicks per image size")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    try:
+        s = Session.from_checkpoint(args.checkpoint, "cpu") if args.checkpoint else Session.from_default_checkpoint("cpu")
+        which = s.meta.get("path")
+    except CheckpointError:
+        s, which = Session.from_random("cpu"), "random weights"
+    print(f"model: {which}; torch {torch.__version__}; {args.threads} threads; device {s.device_name}")
+    s.warm_up()
+    for w, h in ((480, 320), (2048, 1536)):
+        per_click, per_forward = [], []
+        seed = 0
+        while len(per_click) < args.clicks:
+            img, gt = scene(w, h, seed)
+            seed += 1
+            s.set_image(img)
+            robot = RobotClicker(gt)
+            pred = np.zeros_like(gt)
+            for _ in range(6):
+                c = robot.next_click(pred)
+                if c is None or len(per_click) >= args.clicks:
+                    break
+                t0 = time.perf_counter()
+                s.add_click(c.x, c.y, c.positive)
+                r = s.predict()
+                per_forward.append(r.elapsed_ms)
+                prop = s.propose_pseudo_click()
+                if prop is not None:
+                    s.accept_pseudo_click(prop)
+                    r = s.predict()
+                    per_forward.append(r.elapsed_ms)
+                per_click.append((time.perf_counter() - t0) * 1000)
+                pred = r.probability > 0.49
+        print(f"{w}x{h}: per human click incl. pseudo pass: median {statistics.median(per_click):.1f} ms, "
+              f"p90 {p90(per_click):.1f} ms; per predict(): median {statistics.median(per_forward):.1f} ms "
+              f"(n={len(per_click)} clicks)")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
