@@ -16,6 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modes", default="human,pseudo,postproc", help="comma list of human, pseudo, postproc")
     p.add_argument("--max-clicks", type=int, default=20)
     p.add_argument("--limit", type=int, help="evaluate only the first N samples")
+    p.add_argument("--subsample", type=int, help="evaluate N samples drawn at random (seed 0) from the set")
+    p.add_argument("--modality", default="flair", help="volume sets: the channel to segment (default FLAIR)")
     p.add_argument("--noc-only", action="store_true", help="stop each sample at IoU 0.95 (faster; mIoU@k then extrapolates)")
     p.add_argument("--out", help="output folder (default: eval_<dataset name>)")
     p.add_argument("--no-zoom", action="store_true", help="disable RITM zoom-in")
@@ -40,7 +42,12 @@ def run(args: argparse.Namespace) -> int:
         raise PseudoClickError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
     kw = {"zoom_in": not args.no_zoom, "flip": args.flip}
     session = Session.from_checkpoint(args.checkpoint, **kw) if args.checkpoint else Session.from_default_checkpoint(**kw)
-    samples = find_samples(Path(args.dataset))[: args.limit]
+    samples = find_samples(Path(args.dataset), args.modality)
+    if args.subsample and args.subsample < len(samples):
+        import random
+
+        samples = sorted(random.Random(0).sample(samples, args.subsample), key=lambda s: s.name)
+    samples = samples[: args.limit]
     if not samples:
         raise PseudoClickError(f"{args.dataset}: no samples")
     out = Path(args.out or f"eval_{Path(args.dataset).resolve().name}")
@@ -68,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         s = summary[mode]
         extra = f"  precision {s['pseudo_precision']:.2f}  gain {s['pseudo_mean_iou_gain']:+.4f}" if "pseudo_precision" in s else ""
         print(f"{mode:9s} NoC@85 {s['NoC@85']:.2f}  NoC@90 {s['NoC@90']:.2f}  NoC@95 {s['NoC@95']:.2f}  "
-              f">=20@90 {s['>=' + str(args.max_clicks) + '@90']}  mIoU@3 {s.get('mIoU@3', 0):.3f}  "
+              f">={args.max_clicks}@90 {s['>=' + str(args.max_clicks) + '@90']}  mIoU@3 {s.get('mIoU@3', 0):.3f}  "
               f"mIoU@5 {s.get('mIoU@5', 0):.3f}  SPC {s['seconds_per_click']:.3f}s{extra}")
     print(f"wrote {out / 'summary.json'}, {out / 'samples.csv'}, {out / 'miou.png'}")
     print(json.dumps({m: {k: v for k, v in summary[m].items() if k != "mIoU@k"} for m in modes}))

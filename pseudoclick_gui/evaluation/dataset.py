@@ -1,5 +1,12 @@
-"""Evaluation samples from a folder in the shared layout: ``images/``, ``masks/<id>[_<k>].png`` and optional
-``ignore/<id>.png`` (255 = excluded from IoU and from the robot's error regions)."""
+"""Evaluation samples.
+
+* A 2-D set in the shared layout: ``images/``, ``masks/<id>[_<k>].png`` and optional ``ignore/<id>.png``
+  (255 = excluded from IoU and from the robot's error regions).
+* A volume set (BraTS protocol, PseudoClick Sec. 4): a folder whose ``volumes/`` (or itself) holds case folders
+  or NIfTI files with a label volume. Per case, the axial slice with the largest whole-tumour area
+  (label > 0) is one sample; the image is that slice of one modality (``modality``, default FLAIR),
+  normalised from raw intensities (0.5–99.5 percentile) and replicated to 3 channels.
+"""
 
 from __future__ import annotations
 
@@ -36,10 +43,46 @@ class EvalSample:
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), gt > 127, ign
 
 
-def find_samples(root: Path) -> list[EvalSample]:
+@dataclass
+class VolumeSliceSample:
+    """The axial slice with the largest labelled area of one case (BraTS protocol)."""
+
+    name: str
+    case: Path
+    modality: str = "flair"
+
+    def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        from ..io.volume import open_volume
+
+        vol = open_volume(self.case)
+        if vol.labels is None:
+            raise PseudoClickError(f"{self.case.name}: no label volume found")
+        names = {n.lower(): n for n in vol.channel_names}
+        channel = names.get(self.modality.lower())
+        if channel is None:
+            channel = vol.channel_names[0]
+        n = vol.n_slices("axial")
+        areas = [int(np.count_nonzero(vol.label_slice("axial", k))) for k in range(n)]
+        k = int(np.argmax(areas))
+        rgb = vol.network_slice("axial", k, channel)
+        gt = vol.label_slice("axial", k) > 0
+        return np.ascontiguousarray(rgb), np.ascontiguousarray(gt), None
+
+
+def find_volume_cases(root: Path, modality: str = "flair") -> list[VolumeSliceSample]:
+    base = root / "volumes" if (root / "volumes").is_dir() else root
+    cases = [p for p in sorted(base.iterdir()) if p.is_dir() or p.name.endswith((".nii", ".nii.gz"))]
+    return [VolumeSliceSample(p.name, p, modality) for p in cases]
+
+
+def find_samples(root: Path, modality: str = "flair") -> list[EvalSample] | list[VolumeSliceSample]:
     root = Path(root)
+    if not root.is_dir():
+        raise PseudoClickError(f"{root}: not a folder")
     if not (root / "images").is_dir() or not (root / "masks").is_dir():
-        raise PseudoClickError(f"{root}: expected images/ and masks/ folders")
+        if (root / "volumes").is_dir() or (root / "cases.csv").is_file():
+            return find_volume_cases(root, modality)
+        raise PseudoClickError(f"{root}: expected images/ and masks/ folders, or volumes/ with cases")
     csv_path = root / "instances.csv"
     samples: list[EvalSample] = []
     if csv_path.is_file():
