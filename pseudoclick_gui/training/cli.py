@@ -35,6 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pseudo-prob", type=float, default=0.5)
     p.add_argument("--oracle-prob", type=float, default=0.3)
     p.add_argument("--zoom-prob", type=float, default=0.6)
+    p.add_argument("--paste-prob", type=float, default=0.2, help="copy-paste augmentation probability")
+    p.add_argument("--eval-data", default="../shared/data/grabcut", help="set for the periodic quick evaluation")
+    p.add_argument("--eval-minutes", type=float, default=20.0)
+    p.add_argument("--eval-samples", type=int, default=20)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         total_steps=args.total_steps or 60000, max_steps=args.max_steps, minutes=args.minutes,
         checkpoint_minutes=args.checkpoint_minutes, workers=args.workers, threads=args.threads, seed=args.seed,
         lambdas=tuple(args.lambdas), max_iter=args.max_iter, pseudo_prob=args.pseudo_prob,
-        oracle_prob=args.oracle_prob, zoom_prob=args.zoom_prob, init=args.init,
+        oracle_prob=args.oracle_prob, zoom_prob=args.zoom_prob, init=args.init, paste_prob=args.paste_prob,
+        eval_data=args.eval_data, eval_minutes=args.eval_minutes, eval_samples=args.eval_samples,
     )
     overrides = {"total_steps"} if args.total_steps else set()
     return Trainer(cfg, resume=args.resume, overrides=overrides).run()

@@ -187,6 +187,7 @@ class CropConfig:
     size: int = 256
     zoom_prob: float = 0.6  # object-centred crop (matches inference zoom-in) vs. a scene crop
     grey_prob: float = 0.15
+    paste_prob: float = 0.2  # copy-paste: the object onto a crop of another training image
     max_pos: int = 12
     max_neg: int = 12
 
@@ -276,6 +277,8 @@ class ClickSegStream(IterableDataset):
         tmask, tothers = warped[0], warped[1:]
         if tmask.sum() < 60:
             return None
+        if prng.random() < cfg.paste_prob:
+            img, tothers, valid = self.paste_on_other_background(img, tmask, prng)
         img = self.color(img, prng)
         pos, neg = sample_clicks(tmask, tothers, valid, rng, prng, cfg.max_pos, cfg.max_neg)
         clicks = np.zeros((MAX_CLICKS, 3), np.float32)
@@ -289,6 +292,20 @@ class ClickSegStream(IterableDataset):
             "gt": torch.from_numpy(gt),
             "clicks": torch.from_numpy(clicks),
         }
+
+    def paste_on_other_background(self, img: np.ndarray, tmask: np.ndarray, prng: random.Random):
+        """Copy-paste augmentation: keep the object's pixels, replace everything else by a random square crop
+        of another training image (soft 1-px edge). The whole crop is then valid and no sibling is visible."""
+        _, group = prng.choices(self.groups, [w for w, _ in self.groups])[0]
+        other = read_rgb(prng.choice(group).image)
+        h, w = other.shape[:2]
+        side = int(min(h, w) * prng.uniform(0.5, 1.0))
+        y0, x0 = prng.randint(0, h - side), prng.randint(0, w - side)
+        size = img.shape[0]
+        bg = cv2.resize(other[y0 : y0 + side, x0 : x0 + side], (size, size), interpolation=cv2.INTER_AREA)
+        alpha = cv2.GaussianBlur(tmask.astype(np.float32), (3, 3), 0)[..., None]
+        out = (img.astype(np.float32) * alpha + bg.astype(np.float32) * (1 - alpha)).astype(np.uint8)
+        return out, [], np.ones_like(tmask)
 
     def color(self, img: np.ndarray, prng: random.Random) -> np.ndarray:
         """RITM photometric augmentation (brightness, contrast, RGB shift) + grey conversion."""

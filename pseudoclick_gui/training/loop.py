@@ -63,6 +63,10 @@ class TrainConfig:
     oracle_prob: float = 0.3
     zoom_prob: float = 0.6
     grey_prob: float = 0.15
+    paste_prob: float = 0.2
+    eval_data: str | None = None  # a 2-D set for the periodic quick evaluation (rank 0)
+    eval_minutes: float = 20.0
+    eval_samples: int = 20
     init: str | None = None  # engine checkpoint to start from (instead of ImageNet weights)
     net: dict = field(default_factory=dict)
 
@@ -113,8 +117,10 @@ class Trainer:
             state = torch.load(self.out / "last.pt", map_location="cpu", weights_only=True)
             saved = state["train_config"]
             saved["lambdas"] = tuple(saved["lambdas"])
+            saved = {k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__}
             # keep the saved recipe; allow the stopping criteria and output to change on resume
-            for k in ("max_steps", "minutes", "out", "workers", "threads", "checkpoint_minutes", *overrides):
+            for k in ("max_steps", "minutes", "out", "workers", "threads", "checkpoint_minutes", "eval_data",
+                      "eval_minutes", "eval_samples", *overrides):
                 saved[k] = getattr(cfg, k)
             self.cfg = cfg = TrainConfig(**saved)
         torch.manual_seed(cfg.seed)  # the same initial decoder weights on every rank and every fresh run
@@ -141,7 +147,7 @@ class Trainer:
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
         specs = [DatasetSpec.parse(s) for s in cfg.data]
-        crop = CropConfig(size=cfg.crop, zoom_prob=cfg.zoom_prob, grey_prob=cfg.grey_prob)
+        crop = CropConfig(size=cfg.crop, zoom_prob=cfg.zoom_prob, grey_prob=cfg.grey_prob, paste_prob=cfg.paste_prob)
         # the data stream's seed depends on the step so a resumed run continues deterministically
         self.stream = ClickSegStream(specs, crop, cfg.batch, seed=cfg.seed, rank=self.rank, start_batch=self.step)
         self._stop = False
@@ -172,6 +178,36 @@ class Trainer:
             "train_config": {**asdict(self.cfg), "lambdas": list(self.cfg.lambdas)},
         }
         save_checkpoint(self.model, self.out / f"model_step{self.step:06d}.pt", meta=meta)
+
+    def quick_eval(self) -> dict | None:
+        """NoC@85/90 (human clicks, and with accepted pseudo clicks) on the first ``eval_samples`` of
+        ``eval_data``; appended to ``OUT/eval.csv``. Rank 0 only."""
+        cfg = self.cfg
+        if self.rank != 0 or not cfg.eval_data or not Path(cfg.eval_data).is_dir():
+            return None
+        from ..engine.session import Session
+        from ..evaluation.dataset import find_samples
+        from ..evaluation.noc import evaluate_sample, summarize
+
+        session = Session(self.model, "cpu" if self.device.type == "cpu" else self.device)
+        samples = find_samples(Path(cfg.eval_data))[: cfg.eval_samples]
+        row = {"step": self.step, "train_hours": round(self.train_seconds * self.world / 3600, 4)}
+        for mode in ("human", "pseudo"):
+            res = [evaluate_sample(session, *s.load(), mode, 20, stop_at=0.9, name=s.name) for s in samples]
+            summ = summarize(res)
+            row[f"{mode}_noc85"] = round(summ["NoC@85"], 3)
+            row[f"{mode}_noc90"] = round(summ["NoC@90"], 3)
+            if mode == "pseudo":
+                row["pseudo_precision"] = summ.get("pseudo_precision", 0.0)
+        self.out.mkdir(parents=True, exist_ok=True)
+        path = self.out / "eval.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        return row
 
     def _on_signal(self, signum, frame) -> None:
         self._stop = True
@@ -260,6 +296,7 @@ class Trainer:
             pbar = tqdm(total=max_steps, initial=self.step, unit="step", dynamic_ncols=True, mininterval=5)
         start = time.time()
         last_save = time.time()
+        last_eval = time.time()
         ema = None
         t_prev = time.time()
         try:
@@ -292,6 +329,11 @@ class Trainer:
                 if now - last_save > cfg.checkpoint_minutes * 60:
                     self.save()
                     last_save = time.time()
+                if cfg.eval_data and now - last_eval > cfg.eval_minutes * 60:
+                    row = self.quick_eval()
+                    if row and pbar is not None:
+                        pbar.write(f"quick eval at step {self.step}: {row}")
+                    last_eval = t_prev = time.time()  # evaluation time is not training time
         finally:
             self.save()
             if pbar is not None:

@@ -125,3 +125,21 @@ def test_two_process_ddp_training_on_cpu(tiny_dataset, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     model, meta = load_model(tmp_path / "ddp" / "model_step000003.pt")
     assert meta["step"] == 3 and meta["samples_seen"] == 3 * 2 * 2  # two processes, batch 2 each
+
+
+def test_copy_paste_keeps_the_object_and_replaces_the_background(tiny_dataset):
+    spec = [DatasetSpec.parse(str(tiny_dataset))]
+    plain = ClickSegStream(spec, CropConfig(size=64, paste_prob=0.0, grey_prob=0.0), batch_size=1, seed=3)
+    pasted = ClickSegStream(spec, CropConfig(size=64, paste_prob=1.0, grey_prob=0.0), batch_size=1, seed=3)
+    b = pasted.batch(0)
+    assert (b["gt"] >= 0).all()  # the pasted background fills the whole crop: nothing to ignore
+    assert (b["gt"] == 1).sum() >= 60
+    assert not torch.equal(plain.batch(0)["image"], b["image"])
+
+
+def test_quick_eval_writes_a_learning_curve_row(tiny_dataset, tmp_path):
+    t = Trainer(_cfg(tiny_dataset, tmp_path / "q", eval_data=str(tiny_dataset), eval_samples=2))
+    row = t.quick_eval()
+    assert set(row) >= {"step", "human_noc90", "pseudo_noc90", "pseudo_precision"}
+    assert 1 <= row["human_noc90"] <= 20
+    assert (tmp_path / "q" / "eval.csv").read_text().startswith("step,")
