@@ -13,23 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ImageLoadError
-
-
-def percentile_window(a: np.ndarray, lo: float = 0.5, hi: float = 99.5) -> np.ndarray:
-    """Any numeric array -> uint8 by the [lo, hi] percentile window of its finite values."""
-    a = np.asarray(a)
-    finite = np.isfinite(a) if a.dtype.kind == "f" else None
-    vals = a[finite] if finite is not None else a
-    if vals.size == 0:
-        return np.zeros(a.shape, np.uint8)
-    sample = vals.ravel()
-    if sample.size > 1_000_000:  # percentiles of a strided sample: same answer to a grey level, 10x faster
-        sample = sample[:: sample.size // 1_000_000]
-    p0, p1 = np.percentile(sample, [lo, hi])
-    if p1 <= p0:
-        return np.zeros(a.shape, np.uint8)
-    out = (np.nan_to_num(a.astype(np.float32), nan=p0) - p0) * (255.0 / (p1 - p0))
-    return np.clip(out, 0, 255).astype(np.uint8)
+from ..io.windowing import normalize_percentile
 
 
 def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -47,7 +31,7 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     elif a.dtype != np.uint8:
         if a.dtype.kind not in "uif":
             raise ImageLoadError(f"unsupported pixel type {a.dtype}")
-        a = percentile_window(a)
+        a = normalize_percentile(a)  # the same rule the volume readers use for the network input
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)
     return np.ascontiguousarray(a)
