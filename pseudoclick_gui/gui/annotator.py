@@ -5,6 +5,14 @@ Flow of a human click: :meth:`click` pushes a :class:`~.commands.ClickCommand` (
 the worker thread, the click is recorded in the project at once) -> the worker predicts and proposes ->
 :meth:`_on_result` keeps the prediction, saves the draft mask to the project, shows the proposal (or
 auto-accepts it above the threshold).
+
+Volumes: :meth:`open_volume` shows one slice at a time (``volume``, ``volume_id``, ``axis``, ``slice_index``,
+``channel``). A slice is annotated exactly like a 2-D image: its image row comes from
+``store.slice_image(volume_id, axis, index)`` (created on the first click, so browsing adds nothing to the
+project) and everything else (clicks, drafts, instances, undo, persistence) is the 2-D path. The network gets
+``Volume.network_slice`` (raw-intensity percentile normalisation of the selected channel); the display
+window/level is the main window's business and never reaches the session. :meth:`propagate` carries an
+object to the neighbouring slice (:mod:`pseudoclick_gui.engine.propagate`).
 """
 
 from __future__ import annotations
@@ -15,9 +23,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
+from ..engine.propagate import derive_clicks, mask_vanished
 from ..engine.types import Click
 from ..errors import PseudoClickError
 from ..project.store import ProjectStore
@@ -30,6 +39,8 @@ log = logging.getLogger(__name__)
 PROJECT_SUFFIX = ".pcproj"
 DEFAULT_CATEGORY = "object"
 MAX_AUTO_CHAIN = 5  # auto-accepted proposals in a row after one human action
+AXES = ("axial", "coronal", "sagittal")
+VIEW_SAVE_DELAY_MS = 400  # slice/axis changes are remembered in the project after this pause
 
 
 def load_rgb(path) -> np.ndarray:
@@ -59,6 +70,7 @@ class Annotator(QObject):
     message = Signal(str, str)  # level ("info" | "warning" | "error"), text
     modelReady = Signal(str, str)  # device name, warning ("" when a trained model is loaded)
     busyChanged = Signal(bool)
+    volumeChanged = Signal()  # a volume was opened or closed, or its axis / channel changed
 
     def __init__(self, session_factory, parent=None):
         """``session_factory() -> (session, warning)`` runs in the worker thread."""
@@ -91,6 +103,20 @@ class Annotator(QObject):
         self.model_warning = ""
         self.model_loaded = False
         self.auto_accepted = 0
+        # volumes
+        self.volume = None  # io.volume.Volume of the volume being shown, or None for a 2-D image
+        self.volume_id: int | None = None
+        self.axis = "axial"
+        self.slice_index = 0
+        self.channel: str | None = None
+        self._axis_index: dict[str, int] = {}
+        self._propagation: tuple[int, int, int] | None = None  # (token, seed area, target slice)
+        self._pending_propagate: tuple[int, int | None] | None = None
+        self.volume_loader = None  # (path, series_uid) -> Volume; the main window sets one with a progress dialog
+        self._view_timer = QTimer(self)
+        self._view_timer.setSingleShot(True)
+        self._view_timer.setInterval(VIEW_SAVE_DELAY_MS)
+        self._view_timer.timeout.connect(self._save_view)
 
         def load(st: WorkerState) -> bool:
             session, warning = session_factory()
@@ -153,9 +179,13 @@ class Annotator(QObject):
         self.categoriesChanged.emit()
         self.filesChanged.emit()
         images = self.images()
+        volumes = [v.id for v in store.volumes()]
         last = store.get_setting("gui.current_image")
+        last_volume = store.get_setting("gui.current_volume")
         target = last if last in [r.id for r in images] else (images[0].id if images else None)
-        if target is not None:
+        if last_volume in volumes or (target is None and volumes):
+            self.open_volume_id(last_volume if last_volume in volumes else volumes[0])
+        elif target is not None:
             self.open_image(target)
         self.statsChanged.emit()
 
@@ -168,11 +198,17 @@ class Annotator(QObject):
 
     def close_project(self) -> None:
         self.undo_stack.clear()
+        self._flush_view()
         if self.store is not None:
             self.store.close()
         self.store = None
         self.image_id = self.rgb = self.image_path = None
+        had_volume = self.volume is not None
+        self.volume = self.volume_id = None
+        self._propagation = self._pending_propagate = None
         self.activate(self.new_token(), [], None)
+        if had_volume:
+            self.volumeChanged.emit()
 
     def images(self):
         return [] if self.store is None else self.store.images(include_slices=False)
@@ -205,6 +241,8 @@ class Annotator(QObject):
     # ------------------------------------------------------------------ images
     def open_image(self, image_id: int) -> bool:
         rec = self.store.image(image_id)
+        if rec.is_slice:
+            return self.open_volume_id(rec.volume_id, rec.axis, rec.slice_index)
         try:
             rgb = load_rgb(rec.path)
         except PseudoClickError as exc:
@@ -215,11 +253,21 @@ class Annotator(QObject):
             return False
         if rgb.shape[:2] != (rec.height, rec.width):
             self.message.emit("warning", f"{rec.name}: the file's size changed since it was added")
-        self.undo_stack.clear()
-        self.image_id, self.image_path, self.rgb = image_id, rec.path, rgb
+        self._leave_volume()
         self.store.set_setting("gui.current_image", image_id)
+        self.store.set_setting("gui.current_volume", None)
+        self._show(image_id, rec.path, rgb)
+        self.filesChanged.emit()
+        return True
+
+    def _show(self, image_id: int | None, path: str, rgb: np.ndarray) -> None:
+        """Show ``rgb`` (the network input, H x W x 3 uint8) as the current image: replay its draft through a
+        fresh session. ``image_id`` None: a volume slice without an image row yet (nothing drawn there)."""
+        self.undo_stack.clear()
+        self._propagation = None
+        self.image_id, self.image_path, self.rgb = image_id, path, rgb
         token = self.new_token()
-        draft = self.store.draft(image_id)
+        draft = self.store.draft(image_id) if image_id is not None else None
         entries: list[C.DraftClick] = []
         reopened = None
         seed = None
@@ -262,18 +310,215 @@ class Annotator(QObject):
         self.imageChanged.emit()
         self.instancesChanged.emit()
         self.clicksChanged.emit()
-        self.filesChanged.emit()
         self.statsChanged.emit()
-        return True
+
+    def files(self) -> list[tuple[str, int]]:
+        """The file list: ("image", image id) for 2-D images, then ("volume", volume id)."""
+        if self.store is None:
+            return []
+        return [("image", r.id) for r in self.images()] + [("volume", v.id) for v in self.store.volumes()]
+
+    def current_file(self) -> tuple[str, int] | None:
+        if self.volume is not None:
+            return ("volume", self.volume_id)
+        return None if self.image_id is None else ("image", self.image_id)
+
+    def open_file(self, entry: tuple[str, int]) -> bool:
+        kind, fid = entry
+        return self.open_volume_id(fid) if kind == "volume" else self.open_image(fid)
 
     def step_image(self, delta: int) -> None:
-        ids = [r.id for r in self.images()]
-        if not ids:
+        """Next / previous entry of the file list (images and volumes)."""
+        entries = self.files()
+        if not entries:
             return
-        i = ids.index(self.image_id) if self.image_id in ids else -1
-        j = max(0, min(len(ids) - 1, i + delta))
-        if ids[j] != self.image_id:
-            self.open_image(ids[j])
+        cur = self.current_file()
+        i = entries.index(cur) if cur in entries else -1
+        j = max(0, min(len(entries) - 1, i + delta))
+        if entries[j] != cur:
+            self.open_file(entries[j])
+
+    # ------------------------------------------------------------------ volumes
+    def open_volume(self, path, volume, *, series_uid: str | None = None) -> int:
+        """Register an opened :class:`~pseudoclick_gui.io.volume.Volume` (read from ``path``) in the project
+        (creating an autosave project if none) and show its middle axial slice, or the slice last shown.
+        Returns the volume id."""
+        store = self.ensure_project()
+        vid = store.add_volume(path, kind=str(volume.source_format or "volume"), shape=volume.shape,
+                               affine=volume.affine, series_uid=series_uid)  # fmt: skip
+        self._enter_volume(vid, volume)
+        self.filesChanged.emit()
+        return vid
+
+    def open_volume_id(self, volume_id: int, axis: str | None = None, index: int | None = None,
+                       channel: str | None = None) -> bool:  # fmt: skip
+        """Show a volume of the project (read again from its file unless it is the one in memory)."""
+        rec = self.store.volume(volume_id)
+        volume = self.volume if self.volume_id == volume_id else None
+        if volume is None:
+            from ..io.volume import open_volume
+
+            loader = self.volume_loader or (lambda path, uid: open_volume(path, series_uid=uid))
+            try:
+                volume = loader(rec.path, rec.series_uid)
+            except PseudoClickError as exc:
+                self.message.emit("error", f"Cannot open the volume:\n{exc}")
+                return False
+            except Exception as exc:  # noqa: BLE001 - a broken file must never crash the app
+                self.message.emit("error", f"{rec.path}: cannot read ({exc})")
+                return False
+            if tuple(volume.shape) != tuple(rec.shape[:3]):
+                self.message.emit("error", f"{rec.path}: the volume's shape changed since it was added "
+                                           f"({tuple(rec.shape)} -> {volume.shape}); its slices cannot be shown")  # fmt: skip
+                return False
+        self._enter_volume(volume_id, volume, axis, index, channel)
+        self.filesChanged.emit()
+        return True
+
+    def _enter_volume(self, volume_id: int, volume, axis=None, index=None, channel=None) -> None:
+        new = self.volume_id != volume_id or self.volume is not volume
+        if new:
+            view = self.store.get_setting(f"gui.volume.{volume_id}") or {}
+            self.volume, self.volume_id = volume, volume_id
+            self._axis_index = {a: int(i) for a, i in (view.get("indices") or {}).items() if a in AXES}
+            axis = axis or view.get("axis")
+            channel = channel or view.get("channel")
+        self.axis = axis if axis in AXES else (self.axis if not new else "axial")
+        names = volume.channel_names
+        self.channel = channel if channel in names else (self.channel if self.channel in names else names[0])
+        if index is None:
+            index = self._axis_index.get(self.axis, volume.n_slices(self.axis) // 2)
+        self.volumeChanged.emit()
+        self.open_slice(self.axis, index)
+
+    def _leave_volume(self) -> None:
+        if self.volume is not None:
+            self._flush_view()
+            self.volume = self.volume_id = None
+            self._propagation = self._pending_propagate = None
+            self.volumeChanged.emit()
+
+    def n_slices(self) -> int:
+        return 0 if self.volume is None else self.volume.n_slices(self.axis)
+
+    def open_slice(self, axis: str | None = None, index: int | None = None) -> bool:
+        """Show slice ``index`` (clamped) of ``axis`` of the open volume."""
+        if self.volume is None or self.store is None:
+            return False
+        axis = axis or self.axis
+        if axis != self.axis:
+            self.axis = axis
+            self.volumeChanged.emit()
+        n = self.volume.n_slices(axis)
+        index = max(0, min(n - 1, int(self.slice_index if index is None else index)))
+        self.slice_index = index
+        self._axis_index[axis] = index
+        rgb = self.volume.network_slice(axis, index, self.channel)
+        path = self.store.volume(self.volume_id).path
+        self._show(self.store.find_image(path, axis=axis, slice_index=index), path, rgb)
+        self._view_timer.start()
+        return True
+
+    def step_slice(self, delta: int) -> None:
+        if self.volume is not None:
+            target = max(0, min(self.n_slices() - 1, self.slice_index + int(delta)))
+            if target != self.slice_index:
+                self.open_slice(self.axis, target)
+
+    def set_axis(self, axis: str) -> None:
+        if self.volume is not None and axis in AXES and axis != self.axis:
+            self.open_slice(axis, self._axis_index.get(axis, self.volume.n_slices(axis) // 2))
+
+    def set_channel(self, channel: str) -> None:
+        """Display and network use this channel (same annotations: they belong to the slice)."""
+        if self.volume is not None and channel in self.volume.channel_names and channel != self.channel:
+            self.channel = channel
+            self.volumeChanged.emit()
+            self.open_slice(self.axis, self.slice_index)
+
+    def _save_view(self) -> None:
+        if self.store is None or self.volume_id is None:
+            return
+        try:
+            self.store.set_setting(f"gui.volume.{self.volume_id}",
+                                   {"axis": self.axis, "channel": self.channel, "indices": self._axis_index})  # fmt: skip
+            self.store.set_setting("gui.current_volume", self.volume_id)
+        except PseudoClickError as exc:  # a settings write must never disturb annotation
+            log.warning("could not remember the volume view: %s", exc)
+
+    def _flush_view(self) -> None:
+        if self._view_timer.isActive():
+            self._view_timer.stop()
+            self._save_view()
+
+    def _ensure_row(self) -> bool:
+        """Create the image row of the shown volume slice (on the first click there)."""
+        if self.image_id is None and self.volume is not None and self.store is not None:
+            self.image_id = self.store.slice_image(self.volume_id, self.axis, self.slice_index)
+        return self.image_id is not None
+
+    def slice_markers(self, axis: str | None = None) -> dict[int, str]:
+        """Slice index -> "objects" (has finished objects) or "draft" (clicked on, nothing finished) for the
+        open volume's ``axis``."""
+        if self.store is None or self.volume_id is None:
+            return {}
+        out = {}
+        for r in self.store.volume_slices(self.volume_id, axis or self.axis):
+            if r.n_instances:
+                out[r.slice_index] = "objects"
+            elif r.status != "untouched":
+                out[r.slice_index] = "draft"
+        return out
+
+    def propagate(self, delta: int, instance_id: int | None = None) -> bool:
+        """Carry an object to slice ``slice_index + delta``: the current object (finished here first), else
+        ``instance_id`` (the selected object), else the newest object of this slice. On the new slice the
+        session is seeded with its mask plus :func:`~pseudoclick_gui.engine.propagate.derive_clicks`, predicts
+        and proposes; when the result vanishes the object is taken back and propagation stops."""
+        if self.volume is None or self.store is None:
+            self.message.emit("info", "Propagation works on volume slices: open a volume first")
+            return False
+        if self.client.busy and self.has_object():
+            self._pending_propagate = (delta, instance_id)
+            return True
+        self._pending_propagate = None
+        target = self.slice_index + int(delta)
+        if not 0 <= target < self.n_slices():
+            self.message.emit("info", f"No {self.axis} slice {target}: this is the last slice that way")
+            return False
+        category = None
+        if self.has_object() and self.prediction is not None and self.prediction.mask.any():
+            mask = self.prediction.mask.copy()
+            category = self.category_id if self.reopened is None else self.store.instance(self.reopened).category_id
+            if not self.finish():
+                return False
+        else:
+            if instance_id is None and self.image_id is not None:
+                insts = self.store.instances(self.image_id)
+                instance_id = insts[-1].id if insts else None
+            if instance_id is None:
+                self.message.emit("info", "Nothing to propagate: draw an object (or select one) on this slice first")
+                return False
+            inst = self.store.instance(instance_id)
+            mask, category = inst.mask(), inst.category_id
+        clicks = derive_clicks(mask)
+        if not clicks:
+            self.message.emit("info", "Nothing to propagate: the object's mask is empty")
+            return False
+        self.open_slice(self.axis, target)
+        if self.has_object():
+            self.message.emit("warning", f"{self.axis.capitalize()} slice {target} already has an unfinished object: "
+                                         "finish (Space) or reset (Esc) it first")  # fmt: skip
+            return False
+        if category is not None and category != self.category_id:
+            self.set_category(category)
+            self.categoriesChanged.emit()
+        self._ensure_row()
+        cmd = C.SeedCommand(self, mask, clicks)
+        self.undo_stack.push(cmd)
+        self._propagation = (cmd.new_token, int(mask.sum()), target)
+        self.statsChanged.emit()
+        return True
 
     def set_image_done(self, done: bool) -> None:
         if self.image_id is not None:
@@ -286,7 +531,7 @@ class Annotator(QObject):
         return self.store is not None and self.image_id is not None
 
     def click(self, x: float, y: float, positive: bool) -> None:
-        if not self._ready():
+        if self.store is None or self.rgb is None or not self._ensure_row():
             return
         self._auto_chain = 0
         self.undo_stack.push(C.ClickCommand(self, C.DraftClick(Click(float(x), float(y), bool(positive)), "human")))
@@ -384,6 +629,8 @@ class Annotator(QObject):
     def _on_busy(self, busy: bool) -> None:
         if not busy and self._pending_finish:
             self.finish()
+        if not busy and self._pending_propagate is not None:
+            self.propagate(*self._pending_propagate)
 
     # ------------------------------------------------------------------ results
     def _on_result(self, res: WorkResult) -> None:
@@ -400,6 +647,16 @@ class Annotator(QObject):
         self.predictionChanged.emit()
         self.proposalChanged.emit()
         self.statsChanged.emit()
+        if self._propagation is not None and self._propagation[0] == res.token:
+            _token, seed_area, target = self._propagation
+            self._propagation = None
+            if res.prediction is None or mask_vanished(res.prediction.mask, seed_area):
+                top = self.undo_stack.command(self.undo_stack.index() - 1)
+                if isinstance(top, C.SeedCommand) and top.new_token == res.token:
+                    self.undo_stack.undo()
+                self.message.emit("warning", f"The object vanished on {self.axis} slice {target}: it ends here, "
+                                             "propagation stopped.")  # fmt: skip
+                return
         p = self.proposal
         if (self.auto_accept and p is not None and p.confidence >= self.auto_accept_threshold
                 and self._auto_chain < MAX_AUTO_CHAIN):  # fmt: skip
@@ -413,6 +670,7 @@ class Annotator(QObject):
         return (sum(e.kind == "human" for e in self.clicks), sum(e.kind == "pseudo" for e in self.clicks))
 
     def shutdown(self) -> None:
+        self._flush_view()
         self.client.shutdown()
         if self.store is not None:
             self.store.close()

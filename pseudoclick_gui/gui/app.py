@@ -4,6 +4,8 @@
     pseudoclick-gui --sample            # the bundled sample photo with the shipped model
     pseudoclick-gui --project FILE      # open / create a project
     pseudoclick-gui IMAGE... | FOLDER   # add images (to --project, or an autosave project)
+    pseudoclick-gui VOLUME              # a NIfTI file, DICOM folder/file, BraTS case folder, multi-page TIFF
+    pseudoclick-gui --volume PATH       # also a folder of section images (read as a stack)
     pseudoclick-gui --smoke             # offscreen self-test: sample image, one click, exit 0
 """
 
@@ -42,7 +44,10 @@ def session_factory(random_model: bool = False):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pseudoclick-gui", description="PseudoClick interactive segmentation app")
-    p.add_argument("paths", nargs="*", help="image files or folders to annotate")
+    p.add_argument("paths", nargs="*", help="image files or folders, or volumes (NIfTI, DICOM, BraTS case folder)")
+    p.add_argument("--volume", metavar="PATH", action="append", default=[],
+                   help="open PATH as a volume (NIfTI, DICOM folder/file, BraTS case, TIFF stack, folder of sections)")
+    p.add_argument("--series", metavar="UID", help="DICOM series to open from a --volume folder holding several")
     p.add_argument("--version", action="version", version=f"pseudoclick-gui {__version__}")
     p.add_argument("--project", metavar="FILE", help="project file to open (created when missing)")
     p.add_argument("--sample", action="store_true", help="open the bundled sample image")
@@ -121,13 +126,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.project:
         window.open_project(args.project)
-    if args.paths:
-        window.open_paths(args.paths)
+    if args.paths or args.volume:
+        if args.paths:
+            window.open_paths(args.paths)
+        for v in args.volume:
+            window.open_volume(v, series_uid=args.series)
     elif args.sample:
         window.open_sample()
     elif not args.project:
         last = settings.last_project
-        if not (last and os.path.isfile(last) and window.open_project(last) and window.ann.image_id is not None):
+        if not (last and os.path.isfile(last) and window.open_project(last) and window.ann.rgb is not None):
             window.open_sample()
 
     for xy in args.click:

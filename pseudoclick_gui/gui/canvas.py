@@ -1,6 +1,9 @@
-"""The image view: zoom (wheel, fit, 1:1), pan (middle drag or Space+drag), clicks, mask layers.
+"""The image view: zoom (wheel, fit, 1:1), pan (middle drag or Space+drag), clicks, mask layers; for volume
+slices also Ctrl+wheel (slice steps) and Ctrl+right-drag (window/level), see ``volume_input``.
 
-Scene coordinates are image pixel coordinates: pixel ``(x, y)`` covers ``[x, x+1) x [y, y+1)``. The image is
+Scene coordinates are image pixel coordinates: pixel ``(x, y)`` covers ``[x, x+1) x [y, y+1)``. Non-square
+pixels (a volume slice with anisotropic spacing) are shown by the view transform, which scales y by
+``aspect`` (pixel height / width): scene coordinates, clicks and mask layers stay in slice pixels. The image is
 converted to a pixmap once per image; each mask layer is a pixmap item replaced only when its content changes
 and stretched over the image when built at a lower display resolution (see :mod:`.overlay`).
 """
@@ -102,6 +105,8 @@ class Canvas(QGraphicsView):
     zoomChanged = Signal(float)
     spaceTapped = Signal()  # Space pressed and released without panning (= finish the object)
     cursorMoved = Signal(int, int)
+    sliceWheel = Signal(int)  # Ctrl+wheel: slice steps (+1 = next slice), only with volume_input
+    windowDragged = Signal(float, float)  # Ctrl+right-drag: screen px moved (dx, dy), only with volume_input
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -131,17 +136,41 @@ class Canvas(QGraphicsView):
         self._space = False
         self._space_used = False
         self._fit_on_resize = True
+        self._aspect = 1.0
+        self.volume_input = False  # Ctrl+wheel -> sliceWheel, Ctrl+right-drag -> windowDragged
+        self._wheel_rest = 0
+        self._wl_last: QPointF | None = None
+        self._wl_dragged = False
 
     # ------------------------------------------------------------------ content
-    def set_image(self, image: QImage) -> None:
-        self._image_item.setPixmap(QPixmap.fromImage(image))
-        self._size = (image.height(), image.width())
-        self._scene.setSceneRect(QRectF(0, 0, image.width(), image.height()))
+    def set_image(self, image: QImage | QPixmap, *, aspect: float = 1.0, keep_view: bool = False) -> None:
+        """Show a new image (clears layers, clicks, proposal). ``aspect``: displayed pixel height / width.
+        ``keep_view``: keep zoom and pan when the size and aspect are unchanged (stepping through slices)."""
+        pm = image if isinstance(image, QPixmap) else QPixmap.fromImage(image)
+        size = (pm.height(), pm.width())
+        aspect = float(aspect) if aspect and math.isfinite(aspect) and aspect > 0 else 1.0
+        same = size == self._size and abs(aspect - self._aspect) < 1e-9
+        self._image_item.setPixmap(pm)
+        self._size = size
+        self._aspect = aspect
+        self._scene.setSceneRect(QRectF(0, 0, pm.width(), pm.height()))
         for item in self._layers.values():
             item.setPixmap(QPixmap())
         self.set_clicks([])
         self.set_proposal(None)
-        self.fit()
+        if not (keep_view and same):
+            self.fit()
+
+    def replace_image(self, image: QImage | QPixmap) -> None:
+        """Swap the picture only (same size: e.g. a new window/level); layers and markers stay."""
+        self._image_item.setPixmap(image if isinstance(image, QPixmap) else QPixmap.fromImage(image))
+
+    def image_pixmap(self) -> QPixmap:
+        return self._image_item.pixmap()
+
+    @property
+    def aspect(self) -> float:
+        return self._aspect
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -196,12 +225,18 @@ class Canvas(QGraphicsView):
         h, w = self._size
         if not w:
             return
-        self.fitInView(QRectF(0, 0, w, h), Qt.AspectRatioMode.KeepAspectRatio)
+        if self._aspect == 1.0:
+            self.fitInView(QRectF(0, 0, w, h), Qt.AspectRatioMode.KeepAspectRatio)
+        else:  # fitInView scales x and y alike; non-square pixels need their own y scale
+            vp = self.viewport().rect()
+            s = max(1e-6, min((vp.width() - 2) / w, (vp.height() - 2) / (h * self._aspect)))
+            self.setTransform(QTransform.fromScale(s, s * self._aspect))
+            self.centerOn(w / 2, h / 2)
         self._fit_on_resize = True
         self.zoomChanged.emit(self.zoom_factor())
 
     def actual_size(self) -> None:
-        self.setTransform(QTransform())
+        self.setTransform(QTransform.fromScale(1.0, self._aspect))
         self._fit_on_resize = False
         self.zoomChanged.emit(1.0)
 
@@ -220,7 +255,14 @@ class Canvas(QGraphicsView):
     # ------------------------------------------------------------------ input
     def wheelEvent(self, event) -> None:
         delta = event.angleDelta().y() or event.angleDelta().x()
-        if delta:
+        if self.volume_input and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            # one notch (120) = one slice; wheel up = previous slice; trackpads add up small deltas
+            self._wheel_rest += delta
+            steps = int(self._wheel_rest / 120)
+            if steps:
+                self._wheel_rest -= steps * 120
+                self.sliceWheel.emit(-steps)
+        elif delta:
             self.zoom_by(math.pow(1.0015, delta))
         event.accept()
 
@@ -251,6 +293,11 @@ class Canvas(QGraphicsView):
             return
         if btn in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             self._press = (event.position(), btn, event.modifiers())
+            self._wl_dragged = False
+            self._wl_last = None
+            if (self.volume_input and btn == Qt.MouseButton.RightButton
+                    and event.modifiers() & Qt.KeyboardModifier.ControlModifier):  # fmt: skip
+                self._wl_last = event.position()
             event.accept()
             return
         super().mousePressEvent(event)
@@ -264,6 +311,15 @@ class Canvas(QGraphicsView):
             self._fit_on_resize = False
             event.accept()
             return
+        if self._wl_last is not None and self._press is not None:
+            pos = event.position()
+            if self._wl_dragged or (pos - self._press[0]).manhattanLength() > CLICK_DRAG_TOLERANCE:
+                self._wl_dragged = True
+                d = pos - self._wl_last
+                self._wl_last = pos
+                self.windowDragged.emit(float(d.x()), float(d.y()))
+            event.accept()
+            return
         p = self.mapToScene(event.position().toPoint())
         self.cursorMoved.emit(math.floor(p.x()), math.floor(p.y()))
         super().mouseMoveEvent(event)
@@ -275,6 +331,11 @@ class Canvas(QGraphicsView):
             event.accept()
             return
         press, self._press = self._press, None
+        self._wl_last = None
+        if self._wl_dragged:  # a window/level drag, not a click
+            self._wl_dragged = False
+            event.accept()
+            return
         if press is None:
             super().mouseReleaseEvent(event)
             return

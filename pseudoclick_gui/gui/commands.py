@@ -212,6 +212,56 @@ class ReopenCommand(_ObjectSwitch):
         self.ann.notify(instances=True)
 
 
+class SeedCommand(_ObjectSwitch):
+    """Start a new object from a mask and clicks derived from it (propagation from the neighbouring volume
+    slice): the session gets ``set_previous_mask(seed)`` then the clicks, and predicts. The clicks are stored
+    as the draft's clicks (kind ``human``: they are the network's human-click input), the seed as the draft
+    mask until the first prediction replaces it."""
+
+    def __init__(self, ann, seed: np.ndarray, clicks: list[Click]):
+        super().__init__(ann, "propagate object")
+        self.seed = np.asarray(seed, bool).copy()
+        self.entries = [DraftClick(Click(c.x, c.y, c.positive), "human") for c in clicks]
+        self._done_once = False
+
+    @guarded
+    def redo(self) -> None:
+        ann, store = self.ann, self.ann.store
+        token, seed, clicks = self.new_token, self.seed, [e.click for e in self.entries]
+        first = not self._done_once
+        with store.transaction():
+            for e in self.entries:
+                if first:
+                    e.store_id = store.record_click(self.image_id, e.click.x, e.click.y, e.click.positive, "human")
+                else:
+                    store.restore_click(e.store_id)
+            store.save_draft(self.image_id, seed)
+        self._done_once = True
+
+        def op(st) -> bool:
+            s = st.switch(token)
+            if first:  # later redos find this token's session as it was
+                s.set_previous_mask(seed)
+                for c in clicks:
+                    s.add_click(c.x, c.y, c.positive)
+            return True
+
+        ann.run_op(op)
+        ann.activate(token, list(self.entries), None)
+        ann.notify(clicks=True)
+
+    @guarded
+    def undo(self) -> None:
+        store = self.ann.store
+        with store.transaction():
+            for e in self.entries:
+                if e.store_id is not None:
+                    store.delete_click(e.store_id)
+            store.clear_draft(self.image_id, discard_clicks=False)
+        self._go_old()
+        self.ann.notify(instances=True)
+
+
 class DeleteInstanceCommand(QUndoCommand):
     def __init__(self, ann, instance_id: int):
         super().__init__("delete object")

@@ -4,12 +4,13 @@ It turns annotator signals into canvas layers and user input into annotator call
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -19,12 +20,15 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QDoubleSpinBox,
     QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressDialog,
     QSlider,
     QTextBrowser,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -37,11 +41,22 @@ from .canvas import Canvas
 from .panels import CategoriesPanel, FilesPanel, InstancesPanel
 from .settings import AppSettings, data_dir
 from .shortcuts import SHORTCUTS, help_html
+from .volume_view import (
+    MARKER_COLORS,
+    WINDOW_AUTO,
+    WINDOW_CUSTOM,
+    WINDOW_DEFAULT,
+    SliceRenderer,
+    VolumeBar,
+    dicom_series_choices,
+    looks_like_volume,
+)
 
 log = logging.getLogger(__name__)
 
 PROJECT_FILTER = f"PseudoClick projects (*{PROJECT_SUFFIX} *.sqlite *.db);;All files (*)"
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff);;All files (*)"
+VOLUME_FILTER = "Volumes (*.nii *.nii.gz *.dcm *.dicom *.ima *.tif *.tiff);;All files (*)"
 
 
 class MainWindow(QMainWindow):
@@ -64,12 +79,36 @@ class MainWindow(QMainWindow):
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background:#8a1c1c;color:white;padding:6px;font-weight:bold")
         self.banner.hide()
+        # reader warnings about the open volume (gantry tilt, irregular spacing, ...): shown until dismissed
+        self.volume_banner = QWidget()
+        self.volume_banner.setStyleSheet("background:#7a5a00;color:white")
+        vb = QHBoxLayout(self.volume_banner)
+        vb.setContentsMargins(6, 3, 3, 3)
+        self.volume_warning = QLabel()
+        self.volume_warning.setWordWrap(True)
+        self.volume_warning.setStyleSheet("font-weight:bold")
+        close = QToolButton()
+        close.setText("✕")
+        close.setToolTip("Dismiss")
+        close.setAutoRaise(True)
+        close.clicked.connect(self.volume_banner.hide)
+        vb.addWidget(self.volume_warning, 1)
+        vb.addWidget(close)
+        self.volume_banner.hide()
+        self.volume_bar = VolumeBar()
+        self.volume_bar.hide()
+        self.renderer: SliceRenderer | None = None
+        self._window_choice = WINDOW_DEFAULT
+        self._window = (0.0, 1.0)  # (level, width) of the display
+        self._view_key = None  # (volume, axis) last shown, to keep zoom/pan while stepping slices
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
         lay.addWidget(self.banner)
+        lay.addWidget(self.volume_banner)
         lay.addWidget(self.canvas, 1)
+        lay.addWidget(self.volume_bar)
         self.setCentralWidget(central)
 
         self.files_panel = FilesPanel(self.ann)
@@ -101,6 +140,10 @@ class MainWindow(QMainWindow):
             "fit": self.canvas.fit, "actual_size": self.canvas.actual_size,
             "next_image": lambda: self.ann.step_image(1), "prev_image": lambda: self.ann.step_image(-1),
             "mark_done": self.toggle_done, "open_image": self.open_images_dialog,
+            "next_slice": lambda: self.step_slice(1), "prev_slice": lambda: self.step_slice(-1),
+            "propagate_next": lambda: self.propagate(1), "propagate_prev": lambda: self.propagate(-1),
+            "next_axis": self.next_axis, "next_window": self.next_window, "next_channel": self.next_channel,
+            "open_volume": self.open_volume_dialog, "open_volume_folder": self.open_volume_folder_dialog,
             "open_folder": self.open_folder_dialog, "open_project": self.open_project_dialog,
             "new_project": self.new_project_dialog, "export_coco": lambda: self.export_dialog("coco"),
             "help": self.show_help, "quit": self.close,
@@ -122,7 +165,7 @@ class MainWindow(QMainWindow):
                 a.triggered.connect(lambda _=False, f=slots[s.action]: f())
             self.addAction(a)
             self.actions[s.action] = a
-        short = {"open_image": "Open", "open_folder": "Folder", "prev_image": "◀ Prev", "next_image": "Next ▶",
+        short = {"open_image": "Open", "open_folder": "Folder", "open_volume": "Volume", "prev_image": "◀ Prev", "next_image": "Next ▶",
                  "finish": "Finish", "reset": "Reset", "accept": "Accept", "withdraw": "Withdraw",
                  "fit": "Fit", "actual_size": "1:1", "undo": "Undo", "redo": "Redo"}  # fmt: skip
         for k, text in short.items():
@@ -144,7 +187,7 @@ class MainWindow(QMainWindow):
     def _build_toolbar(self) -> None:
         tb = self.addToolBar("Main")
         tb.setObjectName("toolbar_main")
-        for k in ("open_image", "open_folder", "prev_image", "next_image", None, "undo", "redo", "finish", "reset",
+        for k in ("open_image", "open_folder", "open_volume", "prev_image", "next_image", None, "undo", "redo", "finish", "reset",
                   None, "accept", "withdraw", "toggle_proposals"):  # fmt: skip
             tb.addSeparator() if k is None else tb.addAction(self.actions[k])
         self.auto_box = QCheckBox("Auto-accept ≥")
@@ -174,7 +217,8 @@ class MainWindow(QMainWindow):
             m.addAction(self.actions[k])
         self.recent_menu = m.addMenu("Recent projects")
         m.addSeparator()
-        for k in ("open_image", "open_folder", "prev_image", "next_image", "mark_done"):
+        for k in ("open_image", "open_folder", "open_volume", "open_volume_folder", "prev_image", "next_image",
+                  "mark_done"):  # fmt: skip
             m.addAction(self.actions[k])
         m.addSeparator()
         em = m.addMenu("Export")
@@ -189,6 +233,10 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&View")
         for k in ("fit", "actual_size", None, "toggle_overlay", "toggle_contours", "toggle_errors"):
             m.addSeparator() if k is None else m.addAction(self.actions[k])
+        m = mb.addMenu("V&olume")
+        for k in ("next_slice", "prev_slice", None, "propagate_next", "propagate_prev", None, "next_axis",
+                  "next_window", "next_channel"):  # fmt: skip
+            m.addSeparator() if k is None else m.addAction(self.actions[k])
         m = mb.addMenu("&Help")
         m.addAction(self.actions["help"])
         about = QAction("About", self)
@@ -202,7 +250,8 @@ class MainWindow(QMainWindow):
         self.st_object = QLabel("")
         self.st_saved = QLabel("")
         self.st_busy = QLabel("")
-        for w in (self.st_busy, self.st_object, self.st_saved, self.st_ms, self.st_device):
+        self.st_slice = QLabel("")
+        for w in (self.st_slice, self.st_busy, self.st_object, self.st_saved, self.st_ms, self.st_device):
             sb.addPermanentWidget(w)
 
     def _connect(self) -> None:
@@ -225,6 +274,19 @@ class MainWindow(QMainWindow):
         a.projectChanged.connect(self._on_project)
         a.undo_stack.canUndoChanged.connect(self.actions["undo"].setEnabled)
         a.undo_stack.canRedoChanged.connect(self.actions["redo"].setEnabled)
+        a.volumeChanged.connect(self._on_volume)
+        a.instancesChanged.connect(self._refresh_markers)
+        a.clicksChanged.connect(self._refresh_markers)
+        c.sliceWheel.connect(self.step_slice)
+        c.windowDragged.connect(self._drag_window)
+        c.cursorMoved.connect(self._show_value)
+        vbar = self.volume_bar
+        vbar.sliceRequested.connect(lambda i: self.ann.open_slice(self.ann.axis, i))
+        vbar.axisRequested.connect(self.ann.set_axis)
+        vbar.channelRequested.connect(self.ann.set_channel)
+        vbar.windowChosen.connect(self.set_window_choice)
+        vbar.spin.editingFinished.connect(self.canvas.setFocus)
+        self.ann.volume_loader = self._load_volume
         self.opacity.valueChanged.connect(self._set_opacity)
         self.auto_box.toggled.connect(self._set_auto)
         self.auto_spin.valueChanged.connect(self._set_auto)
@@ -247,15 +309,27 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ drawing
     def _on_image(self) -> None:
-        rgb = self.ann.rgb
+        a = self.ann
+        rgb = a.rgb
         self._mask_cache.clear()
         self._scale = ov.overlay_scale(*rgb.shape[:2])
-        self.canvas.set_image(ov.rgb_to_qimage(rgb))
+        if a.volume is not None and self.renderer is not None:
+            key = (id(a.volume), a.axis)
+            self.canvas.set_image(self._slice_pixmap(), aspect=a.volume.pixel_aspect(a.axis),
+                                  keep_view=key == self._view_key)  # fmt: skip
+            self._view_key = key
+            self.volume_bar.set_index(a.slice_index)
+            name = f"{self._volume_name()} — {a.axis} {a.slice_index}/{a.n_slices() - 1}"
+            self._update_slice_status()
+            QTimer.singleShot(0, self._prefetch)  # after this slice is painted
+        else:
+            self.canvas.set_image(ov.rgb_to_qimage(rgb))
+            self._view_key = None
+            name = Path(a.image_path).name
         self._draw_instances()
         self._draw_current()
         self._draw_clicks()
         self.canvas.setFocus()  # Space / Enter / Backspace go to the canvas
-        name = Path(self.ann.image_path).name
         self.setWindowTitle(f"{name} — {self._project_name()} — PseudoClick")
 
     def _project_name(self) -> str:
@@ -274,8 +348,9 @@ class MainWindow(QMainWindow):
 
     def _draw_instances(self) -> None:
         a = self.ann
-        if a.store is None or a.rgb is None:
+        if a.store is None or a.rgb is None or a.image_id is None:  # None: a volume slice nobody drew on yet
             self.canvas.set_layer("instances", None)
+            self.instances_panel.refresh()
             return
         colors = {c.id: c.color for c in a.store.categories()}
         layers = [(self._instance_mask(i), colors.get(i.category_id, "#ff00ff")) for i in a.store.instances(a.image_id)
@@ -341,6 +416,188 @@ class MainWindow(QMainWindow):
                                   f"{st['human_clicks_saved']}")  # fmt: skip
         else:
             self.st_saved.setText("no project")
+
+    # ------------------------------------------------------------------ volumes
+    def _volume_name(self) -> str:
+        from .panels import volume_display_name
+
+        a = self.ann
+        return volume_display_name(a.store.volume(a.volume_id).path) if a.store is not None else ""
+
+    def _on_volume(self) -> None:
+        """A volume was opened or closed, or its plane / channel changed."""
+        a = self.ann
+        vol = a.volume
+        if vol is None:
+            self.renderer = None
+            self.volume_bar.hide()
+            self.volume_banner.hide()
+            self.canvas.volume_input = False
+            self.st_slice.setText("")
+            return
+        if self.renderer is None or self.renderer.volume is not vol:
+            self.renderer = SliceRenderer(vol)
+            self._window_choice = WINDOW_DEFAULT
+            self._window_channel = None
+            warnings = list(vol.warnings)
+            if warnings:
+                self.volume_warning.setText(f"⚠ {self._volume_name()}: " + "  •  ".join(warnings))
+                self.volume_banner.show()
+                self.statusBar().showMessage(f"Volume warnings: {warnings[0]}", 10000)
+            else:
+                self.volume_banner.hide()
+        if getattr(self, "_window_channel", None) != a.channel and self._window_choice != WINDOW_CUSTOM:
+            self._window = self._window_for(self._window_choice)
+        self._window_channel = a.channel
+        self.volume_bar.set_volume(a.axis, a.n_slices(), vol.channel_names, a.channel)
+        self.volume_bar.set_window(self._window_choice, *self._window)
+        self.volume_bar.show()
+        self.canvas.volume_input = True
+        self._refresh_markers()
+
+    def _window_for(self, choice: str) -> tuple[float, float]:
+        from ..io.windowing import WINDOW_PRESETS
+
+        r, ch = self.renderer, self.ann.channel
+        if choice == WINDOW_AUTO:
+            return r.auto_window(ch)
+        if choice in WINDOW_PRESETS:
+            return WINDOW_PRESETS[choice]
+        if choice == WINDOW_CUSTOM:
+            return self._window
+        return r.default_window(ch)
+
+    def _slice_pixmap(self):
+        a = self.ann
+        return self.renderer.pixmap(a.axis, a.slice_index, a.channel, *self._window)
+
+    def _prefetch(self) -> None:
+        a = self.ann
+        if self.renderer is not None and a.volume is self.renderer.volume:
+            self.renderer.prefetch(a.axis, a.slice_index, a.channel, *self._window)
+
+    def set_window(self, level: float, width: float, choice: str = WINDOW_CUSTOM) -> None:
+        """Display window/level (raw intensity units). Display only: the network input does not change."""
+        if self.renderer is None or not width > 0:
+            return
+        self._window_choice = choice
+        self._window = (float(level), float(width))
+        self.volume_bar.set_window(choice, *self._window)
+        self.canvas.replace_image(self._slice_pixmap())
+        self._update_slice_status()
+        QTimer.singleShot(0, self._prefetch)
+
+    def set_window_choice(self, choice: str) -> None:
+        if self.renderer is not None:
+            self.set_window(*self._window_for(choice), choice=choice)
+
+    def next_window(self) -> None:
+        if self.renderer is None:
+            return
+        items = [self.volume_bar.window.itemText(i) for i in range(self.volume_bar.window.count())]
+        items.remove(WINDOW_CUSTOM)
+        i = items.index(self._window_choice) if self._window_choice in items else -1
+        self.set_window_choice(items[(i + 1) % len(items)])
+
+    def _drag_window(self, dx: float, dy: float) -> None:
+        """Ctrl+right-drag: right = wider, down = higher level (darker), scaled to the current width."""
+        level, width = self._window
+        width = max(width * math.exp(dx / 150.0), 1e-6)
+        self.set_window(level + dy * width / 300.0, width)
+
+    def step_slice(self, delta: int) -> None:
+        if self.ann.volume is not None:
+            self.ann.step_slice(delta)
+        else:
+            self.ann.step_image(1 if delta > 0 else -1)
+
+    def next_axis(self) -> None:
+        from .annotator import AXES
+
+        a = self.ann
+        if a.volume is not None:
+            a.set_axis(AXES[(AXES.index(a.axis) + 1) % len(AXES)])
+
+    def next_channel(self) -> None:
+        a = self.ann
+        if a.volume is not None and len(a.volume.channel_names) > 1:
+            names = a.volume.channel_names
+            a.set_channel(names[(names.index(a.channel) + 1) % len(names)])
+
+    def propagate(self, delta: int) -> bool:
+        return self.ann.propagate(delta, self.instances_panel.selected())
+
+    def _refresh_markers(self) -> None:
+        a = self.ann
+        if a.volume is None:
+            self.volume_bar.slider.set_markers({})
+            return
+        self.volume_bar.slider.set_markers({i: MARKER_COLORS[k] for i, k in a.slice_markers().items()})
+
+    def _update_slice_status(self, value_text: str = "") -> None:
+        a = self.ann
+        if a.volume is None:
+            return
+        h, w = a.volume.pixel_spacing(a.axis)
+        ch = f" · {a.channel}" if len(a.volume.channel_names) > 1 else ""
+        self.st_slice.setText(f"{a.axis} {a.slice_index}/{a.n_slices() - 1} · pixel {w:.2f}×{h:.2f} mm{ch}"
+                              + (f" · {value_text}" if value_text else ""))  # fmt: skip
+
+    def _show_value(self, x: int, y: int) -> None:
+        a = self.ann
+        if a.volume is None or a.rgb is None:
+            return
+        hh, ww = a.rgb.shape[:2]
+        if 0 <= x < ww and 0 <= y < hh:
+            v = float(a.volume.slice(a.axis, a.slice_index, a.channel)[y, x])
+            self._update_slice_status(f"({x}, {y}) = {v:.4g}")
+
+    def _load_volume(self, path, series_uid=None):
+        """Read a volume behind a progress dialog (the annotator's loader); raises VolumeLoadError."""
+        from ..io.volume import open_volume
+
+        return self.run_with_progress("Opening the volume…", lambda: open_volume(path, series_uid=series_uid))
+
+    def choose_series(self, infos):
+        """Ask which DICOM series of a folder to open; the chosen ``SeriesInfo`` or None."""
+        items = [i.describe() for i in infos]
+        item, ok = QInputDialog.getItem(self, "Choose a DICOM series", "This folder holds several series:", items, 0, False)
+        return infos[items.index(item)] if ok and item in items else None
+
+    def open_volume(self, path, series_uid: str | None = None) -> bool:
+        """Open a volume (NIfTI file, DICOM folder or file, BraTS case folder, TIFF stack, folder of sections),
+        register it in the project and show it. A folder with several DICOM series asks which one."""
+        p = Path(path)
+        register = p
+        try:
+            if series_uid is None and p.is_dir():
+                infos = self.run_with_progress("Reading DICOM headers…", lambda: dicom_series_choices(p))
+                if len(infos) > 1:
+                    info = self.choose_series(infos)
+                    if info is None:
+                        return False
+                    # registered by its first file: the project keeps one entry per series, and reopening the
+                    # file reads exactly that series
+                    series_uid, register = info.uid, Path(info.paths[0])
+            vol = self._load_volume(p, series_uid)
+            self.ann.open_volume(register, vol, series_uid=series_uid)
+        except PseudoClickError as exc:
+            self.show_message("error", f"Cannot open the volume:\n{exc}")
+            return False
+        return True
+
+    def open_volume_dialog(self) -> None:
+        f, _ = QFileDialog.getOpenFileName(self, "Open a volume", self._start_dir(), VOLUME_FILTER)
+        if f:
+            self.settings.last_dir = str(Path(f).parent)
+            self.open_volume(f)
+
+    def open_volume_folder_dialog(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Open a volume folder (DICOM series, BraTS case, sections)",
+                                             self._start_dir())  # fmt: skip
+        if d:
+            self.settings.last_dir = str(Path(d).parent)
+            self.open_volume(d)
 
     # ------------------------------------------------------------------ view toggles
     def _set_opacity(self, value: int) -> None:
@@ -419,10 +676,17 @@ class MainWindow(QMainWindow):
         return True
 
     def open_paths(self, paths) -> None:
+        """Images and image folders are added to the project; volumes (see ``looks_like_volume``) opened."""
+        paths = [Path(p) for p in paths]
+        volumes = [p for p in paths if looks_like_volume(p)]
+        images = [p for p in paths if p not in volumes]
         try:
-            self.ann.add_images(paths)
+            if images:
+                self.ann.add_images(images)
         except PseudoClickError as exc:
             self.show_message("error", str(exc))
+        for v in volumes:
+            self.open_volume(v)
 
     def open_sample(self) -> bool:
         from ..paths import samples_dir

@@ -3,6 +3,8 @@ they never write to the store themselves."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -19,8 +21,20 @@ from PySide6.QtWidgets import (
 )
 
 from ..errors import PseudoClickError
+from ..project.store import volume_stem
 
 STATUS_GLYPH = {"untouched": "○", "in_progress": "◐", "done": "●"}
+VOLUME_GLYPH = "▣"
+
+
+def volume_display_name(path: str) -> str:
+    """``<stem>`` of a volume file or folder; ``<folder>/<stem>`` for a DICOM file (one series of a folder that
+    holds several)."""
+    p = Path(path)
+    name = p.name.lower()
+    if name.endswith((".dcm", ".dicom", ".ima")) or (p.is_file() and not name.endswith((".nii", ".nii.gz", ".tif", ".tiff"))):
+        return f"{p.parent.name}/{volume_stem(str(p))}"
+    return volume_stem(str(p))
 
 
 def swatch(color: str, size: int = 14) -> QIcon:
@@ -42,22 +56,44 @@ class FilesPanel(QWidget):
         ann.filesChanged.connect(self.refresh)
 
     def refresh(self) -> None:
+        """Images (status glyph, object count), then volumes (annotated slices per plane)."""
         self.list.blockSignals(True)
         self.list.clear()
+        current = self.ann.current_file()
+        rows = []
         for r in self.ann.images():
             it = QListWidgetItem(f"{STATUS_GLYPH.get(r.status, '?')}  {r.name}" + (f"  ({r.n_instances})" if r.n_instances else ""))
-            it.setData(Qt.ItemDataRole.UserRole, r.id)
             it.setToolTip(f"{r.path}\n{r.width} x {r.height}, {r.status.replace('_', ' ')}, {r.n_instances} object(s)")
+            rows.append((("image", r.id), it))
+        store = self.ann.store
+        for v in store.volumes() if store is not None else []:
+            per_axis: dict[str, int] = {}
+            objects = 0
+            for s in store.volume_slices(v.id):
+                if s.n_instances:
+                    per_axis[s.axis] = per_axis.get(s.axis, 0) + 1
+                    objects += s.n_instances
+            k = sum(per_axis.values())
+            text = f"{VOLUME_GLYPH}  {volume_display_name(v.path)}"
+            if k:
+                text += f"  ({k} slice{'s' if k != 1 else ''} annotated)"
+            it = QListWidgetItem(text)
+            axes = ", ".join(f"{a} {n}" for a, n in sorted(per_axis.items())) or "none"
+            it.setToolTip(f"{v.path}\nvolume {' x '.join(map(str, v.shape))} ({v.kind}); annotated slices: {axes}; "
+                          f"{objects} object(s)")  # fmt: skip
+            rows.append((("volume", v.id), it))
+        for entry, it in rows:
+            it.setData(Qt.ItemDataRole.UserRole, entry)
             self.list.addItem(it)
-            if r.id == self.ann.image_id:
+            if entry == current:
                 it.setSelected(True)
                 self.list.setCurrentItem(it)
         self.list.blockSignals(False)
 
     def _open(self, item: QListWidgetItem) -> None:
-        iid = item.data(Qt.ItemDataRole.UserRole)
-        if iid != self.ann.image_id:
-            self.ann.open_image(iid)
+        entry = tuple(item.data(Qt.ItemDataRole.UserRole))
+        if entry != self.ann.current_file():
+            self.ann.open_file(entry)
 
 
 class InstancesPanel(QWidget):
