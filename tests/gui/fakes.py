@@ -3,7 +3,8 @@
 Mask: union of disks (radius ``R``) around positive clicks (human and accepted pseudo), minus disks around
 negative ones, over an optional seed mask. Proposal: a positive click ``STEP`` px right of the last human click
 (then below, then left...), skipping spots near withdrawn proposals and existing clicks. ``FakeConfig`` lets a
-test block ``predict`` (``gate``), learn when it started (``entered``) or make it fail once (``fail_next``).
+test block ``predict`` (``gate``), learn when it started (``entered``) or make it fail once (``fail_next``);
+``blank`` makes every mask empty (an object that ends), ``images`` records every image given to ``set_image``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class FakeConfig:
         self.predict_calls = 0
         self.delay = 0.0
         self.confidence = 0.8
+        self.blank = False
+        self.images: list[np.ndarray] = []
 
 
 class FakeSession:
@@ -48,6 +51,7 @@ class FakeSession:
 
     def set_image(self, rgb) -> None:
         self.image = np.asarray(rgb)
+        self.config.images.append(self.image)
         self.reset()
 
     def reset(self) -> None:
@@ -124,6 +128,8 @@ class FakeSession:
         for c in self.human_clicks + self.pseudo_clicks:
             d = self._disk(c, h, w)
             m = m | d if c.positive else m & ~d
+        if cfg.blank:
+            m[:] = False
         prob = m.astype(np.float32)
         fn = np.zeros((h, w), np.float32)
         fp = np.zeros((h, w), np.float32)
