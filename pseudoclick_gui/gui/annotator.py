@@ -106,6 +106,8 @@ class Annotator(QObject):
         # volumes
         self.volume = None  # io.volume.Volume of the volume being shown, or None for a 2-D image
         self.volume_id: int | None = None
+        self.volume_path: str | None = None
+        self._planes: dict[str, tuple[int, tuple[float, float], float]] = {}
         self.axis = "axial"
         self.slice_index = 0
         self.channel: str | None = None
@@ -380,6 +382,9 @@ class Annotator(QObject):
         if new:
             view = self.store.get_setting(f"gui.volume.{volume_id}") or {}
             self.volume, self.volume_id = volume, volume_id
+            self.volume_path = self.store.volume(volume_id).path
+            # per-plane facts, computed once (Volume derives them from the affine at every call)
+            self._planes = {a: (volume.n_slices(a), volume.pixel_spacing(a), volume.pixel_aspect(a)) for a in AXES}
             self._axis_index = {a: int(i) for a, i in (view.get("indices") or {}).items() if a in AXES}
             axis = axis or view.get("axis")
             channel = channel or view.get("channel")
@@ -387,7 +392,7 @@ class Annotator(QObject):
         names = volume.channel_names
         self.channel = channel if channel in names else (self.channel if self.channel in names else names[0])
         if index is None:
-            index = self._axis_index.get(self.axis, volume.n_slices(self.axis) // 2)
+            index = self._axis_index.get(self.axis, self.n_slices() // 2)
         self.volumeChanged.emit()
         self.open_slice(self.axis, index)
 
@@ -398,8 +403,15 @@ class Annotator(QObject):
             self._propagation = self._pending_propagate = None
             self.volumeChanged.emit()
 
-    def n_slices(self) -> int:
-        return 0 if self.volume is None else self.volume.n_slices(self.axis)
+    def n_slices(self, axis: str | None = None) -> int:
+        return 0 if self.volume is None else self._planes[axis or self.axis][0]
+
+    def pixel_spacing(self, axis: str | None = None) -> tuple[float, float]:
+        """(row height, column width) in mm of the shown plane's pixels."""
+        return self._planes[axis or self.axis][1]
+
+    def pixel_aspect(self, axis: str | None = None) -> float:
+        return self._planes[axis or self.axis][2]
 
     def open_slice(self, axis: str | None = None, index: int | None = None) -> bool:
         """Show slice ``index`` (clamped) of ``axis`` of the open volume."""
@@ -409,12 +421,12 @@ class Annotator(QObject):
         if axis != self.axis:
             self.axis = axis
             self.volumeChanged.emit()
-        n = self.volume.n_slices(axis)
+        n = self.n_slices(axis)
         index = max(0, min(n - 1, int(self.slice_index if index is None else index)))
         self.slice_index = index
         self._axis_index[axis] = index
         rgb = self.volume.network_slice(axis, index, self.channel)
-        path = self.store.volume(self.volume_id).path
+        path = self.volume_path
         self._show(self.store.find_image(path, axis=axis, slice_index=index), path, rgb)
         self._view_timer.start()
         return True
@@ -427,7 +439,7 @@ class Annotator(QObject):
 
     def set_axis(self, axis: str) -> None:
         if self.volume is not None and axis in AXES and axis != self.axis:
-            self.open_slice(axis, self._axis_index.get(axis, self.volume.n_slices(axis) // 2))
+            self.open_slice(axis, self._axis_index.get(axis, self.n_slices(axis) // 2))
 
     def set_channel(self, channel: str) -> None:
         """Display and network use this channel (same annotations: they belong to the slice)."""

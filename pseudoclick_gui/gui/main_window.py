@@ -315,7 +315,7 @@ class MainWindow(QMainWindow):
         self._scale = ov.overlay_scale(*rgb.shape[:2])
         if a.volume is not None and self.renderer is not None:
             key = (id(a.volume), a.axis)
-            self.canvas.set_image(self._slice_pixmap(), aspect=a.volume.pixel_aspect(a.axis),
+            self.canvas.set_image(self._slice_pixmap(), aspect=a.pixel_aspect(),
                                   keep_view=key == self._view_key)  # fmt: skip
             self._view_key = key
             self.volume_bar.set_index(a.slice_index)
@@ -421,8 +421,10 @@ class MainWindow(QMainWindow):
     def _volume_name(self) -> str:
         from .panels import volume_display_name
 
-        a = self.ann
-        return volume_display_name(a.store.volume(a.volume_id).path) if a.store is not None else ""
+        path = self.ann.volume_path or ""
+        if getattr(self, "_volume_name_of", (None, ""))[0] != path:
+            self._volume_name_of = (path, volume_display_name(path) if path else "")
+        return self._volume_name_of[1]
 
     def _on_volume(self) -> None:
         """A volume was opened or closed, or its plane / channel changed."""
@@ -538,7 +540,7 @@ class MainWindow(QMainWindow):
         a = self.ann
         if a.volume is None:
             return
-        h, w = a.volume.pixel_spacing(a.axis)
+        h, w = a.pixel_spacing()
         ch = f" · {a.channel}" if len(a.volume.channel_names) > 1 else ""
         self.st_slice.setText(f"{a.axis} {a.slice_index}/{a.n_slices() - 1} · pixel {w:.2f}×{h:.2f} mm{ch}"
                               + (f" · {value_text}" if value_text else ""))  # fmt: skip

@@ -103,6 +103,7 @@ class SliceRenderer:
         self.max_items = max_items
         self._cache: OrderedDict[tuple, QPixmap] = OrderedDict()
         self._auto: dict[str | None, tuple[float, float]] = {}
+        self._n: dict[str, int] = {}
         self.hits = 0
         self.misses = 0
 
@@ -138,7 +139,9 @@ class SliceRenderer:
         return pm
 
     def prefetch(self, axis: str, index: int, channel, level: float, width: float, around: int = 1) -> None:
-        n = self.volume.n_slices(axis)
+        n = self._n.get(axis)
+        if n is None:
+            n = self._n[axis] = self.volume.n_slices(axis)
         for d in range(1, around + 1):
             for i in (index + d, index - d):
                 if 0 <= i < n and (axis, i, channel, float(level), float(width)) not in self._cache:
