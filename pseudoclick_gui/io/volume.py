@@ -120,6 +120,15 @@ class Volume:
     @property
     def _ornt(self) -> np.ndarray:
         """nibabel ``io_orientation``: for each array axis, (world axis 0=R 1=A 2=S, +1/-1 direction)."""
+        key = (self.affine.tobytes(), self.spacing)
+        cached = self.__dict__.get("_ornt_cache")
+        if cached is not None and cached[0] == key:  # called for every slice: compute once per geometry
+            return cached[1]
+        ornt = self._compute_ornt()
+        self.__dict__["_ornt_cache"] = (key, ornt)
+        return ornt
+
+    def _compute_ornt(self) -> np.ndarray:
         from nibabel.orientations import io_orientation
 
         aff = self.affine
