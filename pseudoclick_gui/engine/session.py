@@ -69,7 +69,10 @@ class _Step:
 class Session:
     def __init__(self, model: PseudoClickNet, device: str | torch.device | None = None, *, zoom_in: bool = True,
                  zoom_side: int = 400, max_side: int = 480, flip: bool = False, threshold: float = 0.5,
-                 min_region: int = 20, meta: dict | None = None):
+                 min_region: int = 20, error_threshold: float | None = None, meta: dict | None = None):
+        """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
+        The paper uses 0.5; a checkpoint may carry a calibrated value in its metadata
+        (``meta["error_threshold"]``), used when this argument is None."""
         self.device = torch.device(device) if device is not None else default_device()
         if not getattr(model, "_pseudoclick_fused", False):
             model = fuse_for_inference(model)
@@ -83,6 +86,9 @@ class Session:
         self.threshold = threshold
         self.min_region = min_region
         self.meta = dict(meta or {})
+        if error_threshold is None:
+            error_threshold = float(self.meta.get("error_threshold", 0.5))
+        self.error_threshold = error_threshold
         self._lock = threading.RLock()
         self._image: np.ndarray | None = None
         self.reset()
@@ -116,7 +122,7 @@ class Session:
         with self._lock:
             other = Session(self.model, self.device, zoom_in=self.zoom_in, zoom_side=self.zoom_side,
                             max_side=self.max_side, flip=self.flip, threshold=self.threshold,
-                            min_region=self.min_region, meta=self.meta)
+                            min_region=self.min_region, error_threshold=self.error_threshold, meta=self.meta)
             other._image = self._image
             return other
 
@@ -235,7 +241,7 @@ class Session:
             scale_y = t.out_h / (t.roi[3] - t.roi[1])
             min_area = max(4, int(round(self.min_region * scale_x * scale_y)))
             blocked = self._blocked_mask(t)
-            c = largest_error_click(maps[..., 1], maps[..., 2], 0.5, min_area, blocked)
+            c = largest_error_click(maps[..., 1], maps[..., 2], self.error_threshold, min_area, blocked)
             if c is None:
                 return None
             x = (c.col + 0.5) / scale_x - 0.5 + t.roi[0]

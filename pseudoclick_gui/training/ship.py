@@ -1,0 +1,47 @@
+"""Turn a training checkpoint into the shipped one: fp16 weights, config, and metadata (scores, calibrated
+error threshold, training summary).
+
+    python -m pseudoclick_gui.training.ship RUN/model_step001234.pt models/pseudoclick-lite0.pt \\
+        --meta error_threshold=0.4 --meta-json eval_grabcut=eval_grabcut/summary.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..engine.checkpoint import load_model, save_checkpoint
+
+
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("src")
+    ap.add_argument("dst")
+    ap.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="JSON or plain string value")
+    ap.add_argument("--meta-json", action="append", default=[], metavar="KEY=FILE", help="a JSON file's summary")
+    args = ap.parse_args(argv)
+    model, meta = load_model(args.src)
+    meta.pop("path", None)
+    for item in args.meta:
+        k, _, v = item.partition("=")
+        meta[k] = _value(v)
+    for item in args.meta_json:
+        k, _, f = item.partition("=")
+        payload = json.loads(Path(f).read_text())
+        summary = payload.get("summary", payload)
+        meta[k] = {mode: {m: v for m, v in s.items() if m != "mIoU@k"} for mode, s in summary.items()}
+    save_checkpoint(model, args.dst, meta=meta)
+    print(f"wrote {args.dst} ({Path(args.dst).stat().st_size / 1e6:.1f} MB) with meta keys {sorted(meta)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
