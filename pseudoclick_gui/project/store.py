@@ -23,8 +23,22 @@ Masks
     Stored as COCO compressed RLE strings (column-major, see :mod:`.rle`) with their size, area and bbox,
     so exports copy them without decoding.
 
-Schema version in ``PRAGMA user_version``; :func:`migrate` brings an older file up to date and refuses a
-newer one. ``PRAGMA application_id`` marks the file as a PseudoClick project.
+Clicks
+    ``kind``: ``human`` (placed by the user), ``pseudo_accepted`` / ``pseudo_withdrawn`` (a proposal the user
+    accepted / rejected) or ``propagated`` (derived automatically from a neighbouring volume slice's mask;
+    the network sees them as ordinary clicks, but nobody placed them, so :meth:`ProjectStore.stats` counts
+    them apart from the human clicks).
+
+Drafts
+    The object being drawn: its latest mask, the instance it re-opens (if any), its clicks (those with
+    ``instance_id IS NULL``) and its *seed* (``seed_rle``): the mask the session started from
+    (``Session.set_previous_mask``: a propagated object's neighbour mask, a re-opened instance's mask), which
+    a restore must give the session again before replaying the clicks.
+
+Schema version in ``PRAGMA user_version``; :func:`migrate` brings an older file up to date (each step one
+transaction, so a file is either fully at the old version or fully at the new one) and refuses a newer one.
+``PRAGMA application_id`` marks the file as a PseudoClick project. History: 1 initial; 2 click kind
+``propagated`` (the clicks table is rebuilt: SQLite cannot alter a CHECK constraint) and ``drafts.seed_rle``.
 """
 
 from __future__ import annotations
@@ -44,10 +58,22 @@ from ..errors import ProjectError
 from . import rle as _rle
 from . import volume_axes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x50434C4B  # "PCLK"
 IMAGE_STATUSES = ("untouched", "in_progress", "done")
-CLICK_KINDS = ("human", "pseudo_accepted", "pseudo_withdrawn")
+CLICK_KINDS = ("human", "pseudo_accepted", "pseudo_withdrawn", "propagated")
+
+
+class _KeepSeed:
+    """Type of :data:`KEEP_SEED`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "KEEP_SEED"
+
+
+KEEP_SEED = _KeepSeed()  # ``save_draft``'s default: leave the draft's seed as it is
 DEFAULT_PALETTE = (
     "#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
     "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3",
@@ -128,8 +154,32 @@ CREATE TABLE drafts (
 );
 """
 
+# v1 -> v2: click kind 'propagated' (rebuild of the clicks table, ids kept; SQLite's documented procedure:
+# create the new table, copy, drop the old one, rename) and the draft's seed mask.
+_MIGRATE_V2 = """
+CREATE TABLE clicks_v2 (
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    instance_id INTEGER REFERENCES instances(id) ON DELETE CASCADE,  -- NULL: the object being drawn
+    x REAL NOT NULL,
+    y REAL NOT NULL,
+    positive INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('human', 'pseudo_accepted', 'pseudo_withdrawn', 'propagated')),
+    confidence REAL NOT NULL DEFAULT 1.0,
+    time REAL NOT NULL,
+    undone INTEGER NOT NULL DEFAULT 0     -- undo / abandoned draft; kept for the record
+);
+INSERT INTO clicks_v2 (id, image_id, instance_id, x, y, positive, kind, confidence, time, undone)
+    SELECT id, image_id, instance_id, x, y, positive, kind, confidence, time, undone FROM clicks ORDER BY id;
+DROP TABLE clicks;
+ALTER TABLE clicks_v2 RENAME TO clicks;
+CREATE INDEX clicks_image ON clicks (image_id, instance_id);
+CREATE INDEX clicks_instance ON clicks (instance_id);
+ALTER TABLE drafts ADD COLUMN seed_rle TEXT;  -- COCO counts of the seed mask (the image's size); NULL: none
+"""
+
 # version -> SQL bringing a file from version-1 to version. Add new entries, never edit old ones.
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _MIGRATE_V2}
 
 
 # --------------------------------------------------------------------------------------------- records
@@ -222,6 +272,7 @@ class Draft:
     instance_id: int | None
     clicks: tuple[ClickRecord, ...]
     updated: float | None
+    seed: np.ndarray | None = field(default=None, compare=False, repr=False)  # the session's starting mask
 
 
 def volume_stem(path: str) -> str:
@@ -234,7 +285,9 @@ def volume_stem(path: str) -> str:
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema up to :data:`SCHEMA_VERSION`; returns the version found. Each step is one
-    transaction that also bumps ``user_version``, so an interrupted migration leaves the old version."""
+    transaction that also bumps ``user_version``, so an interrupted migration leaves the old version. The
+    version is read again under the write lock, so two processes opening an old file at once migrate it
+    once."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise ProjectError(
@@ -248,8 +301,14 @@ def migrate(conn: sqlite3.Connection) -> int:
     for target in range(version + 1, SCHEMA_VERSION + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] >= target:  # another connection did it
+                conn.execute("COMMIT")
+                continue
             for stmt in _split_sql(_MIGRATIONS[target]):
                 conn.execute(stmt)
+            bad = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if bad:
+                raise ProjectError(f"schema migration to version {target} would break {len(bad)} reference(s)")
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {target}")
             if target == 1:
@@ -841,41 +900,58 @@ class ProjectStore:
         return [ClickRecord(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8], bool(r[9])) for r in self._q(sql, params)]
 
     # ------------------------------------------------------------------ drafts
-    def save_draft(self, image_id: int, mask=None, instance_id: int | None = None) -> None:
+    def save_draft(self, image_id: int, mask=None, instance_id: int | None = None, *, seed=KEEP_SEED) -> None:
         """Remember the object in progress on an image (its current mask, None before the first
-        prediction; ``instance_id`` when an existing object was re-opened for editing)."""
+        prediction; ``instance_id`` when an existing object was re-opened for editing).
+
+        ``seed``: the mask the object's session started from (``Session.set_previous_mask``: the neighbour
+        slice's mask of a propagated object, a re-opened instance's mask), given back by :meth:`draft` so a
+        restore seeds the session before replaying the clicks. Left out (:data:`KEEP_SEED`), the draft keeps
+        the seed it has (none for a new draft), so saving each new prediction need not repeat it; None
+        removes it. The seed lives as long as the draft: :meth:`clear_draft` and finishing the object (the
+        draft attached to an instance) drop it."""
         if mask is None:
             counts, h, w = None, None, None
         else:
             m = self._check_mask(image_id, mask)
             counts, h, w = _rle.encode(m)["counts"], m.shape[0], m.shape[1]
+        keep = seed is KEEP_SEED
+        seed_counts = None if keep or seed is None else _rle.encode(self._check_mask(image_id, seed))["counts"]
         with self.transaction() as conn:
             try:
                 conn.execute(
-                    "INSERT INTO drafts (image_id, rle, height, width, instance_id, updated) VALUES (?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO drafts (image_id, rle, height, width, instance_id, updated, seed_rle)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT(image_id) DO UPDATE SET rle = excluded.rle, height = excluded.height,"
-                    " width = excluded.width, instance_id = excluded.instance_id, updated = excluded.updated",
-                    (int(image_id), counts, h, w, instance_id, time.time()),
+                    " width = excluded.width, instance_id = excluded.instance_id, updated = excluded.updated"
+                    + ("" if keep else ", seed_rle = excluded.seed_rle"),
+                    (int(image_id), counts, h, w, instance_id, time.time(), seed_counts),
                 )
             except sqlite3.IntegrityError:
                 raise ProjectError(f"no image {image_id} / object {instance_id} for this draft") from None
             self._touch_image(conn, image_id)
 
     def draft(self, image_id: int) -> Draft | None:
-        """The object in progress on an image (mask, re-opened instance id, its non-undone clicks), or None
-        when there is neither a saved draft nor any draft click."""
+        """The object in progress on an image (mask, re-opened instance id, its non-undone clicks, seed), or
+        None when there is neither a saved draft nor any draft click."""
         with self._lock:
-            r = self._q1("SELECT rle, height, width, instance_id, updated FROM drafts WHERE image_id = ?", (int(image_id),))
+            r = self._q1(
+                "SELECT d.rle, d.height, d.width, d.instance_id, d.updated, d.seed_rle, i.height, i.width"
+                " FROM drafts d JOIN images i ON i.id = d.image_id WHERE d.image_id = ?",
+                (int(image_id),),
+            )
             clicks = self.clicks(image_id, draft_only=True)
         if r is None and not clicks:
             return None
-        mask = None
-        if r is not None and r[0] is not None:
-            mask = _rle.decode({"size": [r[1], r[2]], "counts": r[0]})
-        return Draft(int(image_id), mask, None if r is None else r[3], tuple(clicks), None if r is None else r[4])
+        if r is None:
+            return Draft(int(image_id), None, None, tuple(clicks), None)
+        mask = None if r[0] is None else _rle.decode({"size": [r[1], r[2]], "counts": r[0]})
+        seed = None if r[5] is None else _rle.decode({"size": [r[6], r[7]], "counts": r[5]})
+        return Draft(int(image_id), mask, r[3], tuple(clicks), r[4], seed)
 
     def clear_draft(self, image_id: int, *, discard_clicks: bool = True) -> None:
-        """Forget the object in progress (e.g. the user pressed Esc); its clicks are marked undone."""
+        """Forget the object in progress (e.g. the user pressed Esc), its mask and seed; its clicks are marked
+        undone (with ``discard_clicks``)."""
         with self.transaction() as conn:
             conn.execute("DELETE FROM drafts WHERE image_id = ?", (int(image_id),))
             if discard_clicks:
@@ -883,8 +959,11 @@ class ProjectStore:
 
     # ------------------------------------------------------------------ stats & settings
     def stats(self) -> dict:
-        """Counts for the status bar / report. ``human_clicks_saved`` is the number of accepted pseudo
-        clicks: each one is a click the user did not have to place."""
+        """Counts for the status bar / report (live clicks only, not undone ones). ``human_clicks`` counts
+        the clicks a person placed (kind ``human``); ``propagated_clicks`` the ones derived from a neighbouring
+        slice, which the network saw but nobody placed. ``human_clicks_saved`` is the number of accepted
+        pseudo clicks: each one is a click the user did not have to place. ``clicks_per_instance``: (human +
+        accepted pseudo clicks) per object, the user's effort (propagated clicks are not part of it)."""
         with self._lock:
             img = self._q1(
                 "SELECT COUNT(*), SUM(status = 'done'), SUM(status = 'in_progress'), SUM(volume_id IS NOT NULL) FROM images"
@@ -892,7 +971,8 @@ class ProjectStore:
             inst = self._q1("SELECT SUM(deleted = 0), SUM(deleted = 1) FROM instances")
             ck = self._q1(
                 "SELECT SUM(kind = 'human'), SUM(kind = 'pseudo_accepted'), SUM(kind = 'pseudo_withdrawn'),"
-                " SUM(kind = 'human' AND positive = 1), SUM(kind = 'human' AND positive = 0) FROM clicks WHERE undone = 0"
+                " SUM(kind = 'human' AND positive = 1), SUM(kind = 'human' AND positive = 0),"
+                " SUM(kind = 'propagated') FROM clicks WHERE undone = 0"
             )
             n_cat = self._q1("SELECT COUNT(*) FROM categories")[0]
             n_vol = self._q1("SELECT COUNT(*) FROM volumes")[0]
@@ -912,6 +992,7 @@ class ProjectStore:
             "human_negative_clicks": int(ck[4] or 0),
             "pseudo_accepted": accepted,
             "pseudo_withdrawn": withdrawn,
+            "propagated_clicks": int(ck[5] or 0),
             "human_clicks_saved": accepted,
             "clicks_per_instance": (human + accepted) / instances if instances else 0.0,
         }
