@@ -12,7 +12,12 @@ Volumes: :meth:`open_volume` shows one slice at a time (``volume``, ``volume_id`
 project) and everything else (clicks, drafts, instances, undo, persistence) is the 2-D path. The network gets
 ``Volume.network_slice`` (raw-intensity percentile normalisation of the selected channel); the display
 window/level is the main window's business and never reaches the session. :meth:`propagate` carries an
-object to the neighbouring slice (:mod:`pseudoclick_gui.engine.propagate`).
+object to the neighbouring slice (:mod:`pseudoclick_gui.engine.propagate`): its derived clicks are stored
+with kind ``propagated`` (not counted as human clicks) and its seed mask with the draft.
+
+Drafts: the object being drawn is saved as the image's draft (its clicks, latest mask, re-opened instance and
+*seed*, the mask its session started from: ``seed``). :meth:`_show` restores one by seeding a fresh session
+with the seed (``set_previous_mask``) and replaying the clicks as they were first given to the session.
 """
 
 from __future__ import annotations
@@ -91,6 +96,7 @@ class Annotator(QObject):
         self.prediction = None
         self.proposal: Click | None = None
         self.reopened: int | None = None
+        self.seed: np.ndarray | None = None  # the mask the current object's session started from
         self.token = 0
         self._next_token = 1
         self.category_id: int | None = None
@@ -138,12 +144,14 @@ class Annotator(QObject):
         self._next_token += 1
         return t
 
-    def activate(self, token: int, clicks: list, reopened: int | None) -> None:
-        """Show another object (token): its clicks; the prediction comes with the next worker result."""
+    def activate(self, token: int, clicks: list, reopened: int | None, seed: np.ndarray | None = None) -> None:
+        """Show another object (token): its clicks, the instance it re-opens, the mask its session was seeded
+        with; the prediction comes with the next worker result."""
         self._pending_finish = False
         self.token = token
         self.clicks = clicks
         self.reopened = reopened
+        self.seed = seed
         self.prediction = None
         self.proposal = None
         self._auto_chain = 0
@@ -274,16 +282,24 @@ class Annotator(QObject):
         reopened = None
         seed = None
         if draft is not None:
-            kinds = {"human": "human", "pseudo_accepted": "pseudo", "pseudo_withdrawn": "withdrawn"}
+            kinds = {v: k for k, v in C.STORE_KIND.items()}
             for r in draft.clicks:
                 kind = kinds[r.kind]
-                click = Click(r.x, r.y, r.positive, "human" if kind == "human" else "pseudo", r.confidence)
+                click = Click(r.x, r.y, r.positive, "pseudo" if kind in ("pseudo", "withdrawn") else "human",
+                              r.confidence)  # fmt: skip
                 entries.append(C.DraftClick(click, kind, r.id))
             reopened = draft.instance_id
-            if reopened is not None:
+            if draft.seed is not None:
+                seed = draft.seed
+            elif reopened is not None:  # saved before drafts kept their seed (schema 1)
                 seed = self.store.instance_mask(reopened)
             elif draft.mask is not None and not entries:
                 seed = draft.mask
+            if seed is not None and draft.seed is None:  # keep it from now on, whatever the next masks are
+                try:
+                    self.store.save_draft(image_id, draft.mask, instance_id=reopened, seed=seed)
+                except PseudoClickError as exc:
+                    log.warning("could not save the draft's seed: %s", exc)
         first = not getattr(self, "_warmed", False)
         self._warmed = True
 
@@ -293,10 +309,16 @@ class Annotator(QObject):
             s = st.switch(token)
             if seed is not None:
                 s.set_previous_mask(seed)
-            for e in entries:
+            for i, e in enumerate(entries):
                 if e.kind == "human":
                     s.add_click(e.click.x, e.click.y, e.click.positive)
                     s.predict()
+                elif e.kind == "propagated":
+                    # ordinary clicks for the network, given together after the seed with one prediction
+                    # (as SeedCommand does), so each one's previous-mask input is the seed
+                    s.add_click(e.click.x, e.click.y, e.click.positive)
+                    if i + 1 == len(entries) or entries[i + 1].kind != "propagated":
+                        s.predict()
                 elif e.kind == "pseudo":
                     s.accept_pseudo_click(e.click)
                     s.predict()
@@ -307,7 +329,7 @@ class Annotator(QObject):
             return seed is not None or bool(entries)
 
         self.client.submit(op, predict=False)
-        self.activate(token, entries, reopened)
+        self.activate(token, entries, reopened, seed)
         self.last_ms = None
         self.imageChanged.emit()
         self.instancesChanged.emit()
@@ -678,8 +700,12 @@ class Annotator(QObject):
 
     # ------------------------------------------------------------------ status
     def object_counts(self) -> tuple[int, int]:
-        """(human clicks, accepted pseudo clicks) of the current object."""
+        """(human clicks, accepted pseudo clicks) of the current object (propagated clicks are neither)."""
         return (sum(e.kind == "human" for e in self.clicks), sum(e.kind == "pseudo" for e in self.clicks))
+
+    def object_propagated(self) -> int:
+        """Clicks of the current object derived from the neighbouring slice (propagation)."""
+        return sum(e.kind == "propagated" for e in self.clicks)
 
     def shutdown(self) -> None:
         self._flush_view()

@@ -24,7 +24,7 @@ PROPOSAL_HIT_RADIUS = 14  # px on screen
 
 class ClickMarker(QGraphicsItem):
     """A click: a filled disk with + or -, constant size on screen. ``pseudo`` clicks get a square outline;
-    withdrawn ones a grey cross."""
+    withdrawn ones a grey cross; ``propagated`` ones (derived from the neighbouring slice) a dashed outline."""
 
     R = 7.0
 
@@ -48,7 +48,10 @@ class ClickMarker(QGraphicsItem):
             p.drawLine(QPointF(-r, -r), QPointF(r, r))
             p.drawLine(QPointF(-r, r), QPointF(r, -r))
             return
-        p.setPen(QPen(QColor(0, 0, 0), 1.5))
+        pen = QPen(QColor(0, 0, 0), 1.5)
+        if self.kind == "propagated":
+            pen = QPen(QColor(255, 255, 255), 1.5, Qt.PenStyle.DashLine)
+        p.setPen(pen)
         p.setBrush(QBrush(color))
         if self.kind == "pseudo":
             p.drawRect(QRectF(-r, -r, 2 * r, 2 * r))
@@ -196,7 +199,8 @@ class Canvas(QGraphicsView):
         return self._layers[name].pixmap()
 
     def set_clicks(self, clicks) -> None:
-        """``clicks``: iterable of (x, y, positive, kind) with kind 'human' | 'pseudo' | 'withdrawn'."""
+        """``clicks``: iterable of (x, y, positive, kind) with kind 'human' | 'pseudo' | 'withdrawn' |
+        'propagated'."""
         for m in self._markers:
             self._scene.removeItem(m)
         self._markers = []

@@ -3,8 +3,12 @@
 the project file in step.
 
 ``ann`` is the :class:`~pseudoclick_gui.gui.annotator.Annotator`; commands only use its small surface:
-``store``, ``image_id``, ``clicks``, ``token``, ``reopened``, ``run_op``, ``new_token``, ``activate`` and
-``notify``.
+``store``, ``image_id``, ``clicks``, ``token``, ``reopened``, ``seed``, ``run_op``, ``new_token``, ``activate``
+and ``notify``.
+
+Drafts: whenever a command brings an object back as the current one (undo of a finish or a reset, a
+re-open, a propagation), it saves the image's draft with that object's seed too (``save_draft(..., seed=)``),
+so a crash right afterwards restores the same session; finishing or resetting drops the draft and its seed.
 """
 
 from __future__ import annotations
@@ -35,12 +39,13 @@ def guarded(method):
     return wrapper
 
 
-STORE_KIND = {"human": "human", "pseudo": "pseudo_accepted", "withdrawn": "pseudo_withdrawn"}
+STORE_KIND = {"human": "human", "pseudo": "pseudo_accepted", "withdrawn": "pseudo_withdrawn", "propagated": "propagated"}
 
 
 @dataclass(eq=False)
 class DraftClick:
-    """A click of the object being drawn, as shown and stored. ``kind``: human | pseudo | withdrawn."""
+    """A click of the object being drawn, as shown and stored. ``kind``: human | pseudo | withdrawn |
+    propagated (derived from the neighbouring slice: a human click for the session, not for the stats)."""
 
     click: Click
     kind: str
@@ -104,6 +109,7 @@ class _ObjectSwitch(QUndoCommand):
         self.old_token, self.new_token = ann.token, ann.new_token()
         self.old_clicks = list(ann.clicks)
         self.old_reopened = ann.reopened
+        self.old_seed = ann.seed
         pred = ann.prediction
         self.old_mask = None if pred is None else pred.mask.copy()
 
@@ -113,12 +119,12 @@ class _ObjectSwitch(QUndoCommand):
             self.ann.run_op(lambda st: st.switch(token) and predict, predict=predict)
         else:
             self.ann.run_op(lambda st: st.switch(token).set_previous_mask(seed) or True)
-        self.ann.activate(token, [], reopened)
+        self.ann.activate(token, [], reopened, seed)
 
     def _go_old(self) -> None:
         token = self.old_token
         self.ann.run_op(lambda st: st.switch(token) is not None)
-        self.ann.activate(token, list(self.old_clicks), self.old_reopened)
+        self.ann.activate(token, list(self.old_clicks), self.old_reopened, self.old_seed)
 
 
 class FinishCommand(_ObjectSwitch):
@@ -158,11 +164,11 @@ class FinishCommand(_ObjectSwitch):
                 store.update_instance_mask(self.old_reopened, self.previous_instance_mask, attach_draft=False)
                 ids = [e.store_id for e in self.old_clicks if e.store_id is not None]
                 store.detach_clicks_to_draft(self.old_reopened, ids)
-                store.save_draft(self.image_id, self.old_mask, instance_id=self.old_reopened)
+                store.save_draft(self.image_id, self.old_mask, instance_id=self.old_reopened, seed=self.old_seed)
             else:
                 store.delete_instance(self.instance_id)
                 store.detach_clicks_to_draft(self.instance_id)
-                store.save_draft(self.image_id, self.old_mask)
+                store.save_draft(self.image_id, self.old_mask, seed=self.old_seed)
         self._go_old()
         self.ann.notify(instances=True)
 
@@ -185,8 +191,8 @@ class ResetCommand(_ObjectSwitch):
         for e in self.old_clicks:
             if e.store_id is not None:
                 store.restore_click(e.store_id)
-        if self.old_mask is not None or self.old_reopened is not None:
-            store.save_draft(self.image_id, self.old_mask, instance_id=self.old_reopened)
+        if self.old_mask is not None or self.old_reopened is not None or self.old_seed is not None:
+            store.save_draft(self.image_id, self.old_mask, instance_id=self.old_reopened, seed=self.old_seed)
         self._go_old()
         self.ann.notify(instances=True)
 
@@ -201,7 +207,7 @@ class ReopenCommand(_ObjectSwitch):
 
     @guarded
     def redo(self) -> None:
-        self.ann.store.save_draft(self.image_id, self.mask, instance_id=self.instance_id)
+        self.ann.store.save_draft(self.image_id, self.mask, instance_id=self.instance_id, seed=self.mask)
         self._go_new(reopened=self.instance_id, seed=self.mask)
         self.ann.notify(instances=True)
 
@@ -214,14 +220,15 @@ class ReopenCommand(_ObjectSwitch):
 
 class SeedCommand(_ObjectSwitch):
     """Start a new object from a mask and clicks derived from it (propagation from the neighbouring volume
-    slice): the session gets ``set_previous_mask(seed)`` then the clicks, and predicts. The clicks are stored
-    as the draft's clicks (kind ``human``: they are the network's human-click input), the seed as the draft
-    mask until the first prediction replaces it."""
+    slice): the session gets ``set_previous_mask(seed)`` then the clicks (ordinary human-click input for the
+    network), and predicts. The clicks are stored as the draft's clicks with kind ``propagated`` (nobody
+    placed them: the stats do not count them as human clicks), the seed as the draft's seed (and as its mask
+    until the first prediction replaces it)."""
 
     def __init__(self, ann, seed: np.ndarray, clicks: list[Click]):
         super().__init__(ann, "propagate object")
         self.seed = np.asarray(seed, bool).copy()
-        self.entries = [DraftClick(Click(c.x, c.y, c.positive), "human") for c in clicks]
+        self.entries = [DraftClick(Click(c.x, c.y, c.positive), "propagated") for c in clicks]
         self._done_once = False
 
     @guarded
@@ -232,10 +239,11 @@ class SeedCommand(_ObjectSwitch):
         with store.transaction():
             for e in self.entries:
                 if first:
-                    e.store_id = store.record_click(self.image_id, e.click.x, e.click.y, e.click.positive, "human")
+                    e.store_id = store.record_click(self.image_id, e.click.x, e.click.y, e.click.positive,
+                                                    STORE_KIND[e.kind])  # fmt: skip
                 else:
                     store.restore_click(e.store_id)
-            store.save_draft(self.image_id, seed)
+            store.save_draft(self.image_id, seed, seed=seed)
         self._done_once = True
 
         def op(st) -> bool:
@@ -247,7 +255,7 @@ class SeedCommand(_ObjectSwitch):
             return True
 
         ann.run_op(op)
-        ann.activate(token, list(self.entries), None)
+        ann.activate(token, list(self.entries), None, self.seed)
         ann.notify(clicks=True)
 
     @guarded

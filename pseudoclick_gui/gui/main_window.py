@@ -409,7 +409,9 @@ class MainWindow(QMainWindow):
         self.st_device.setText(f"Device: {a.device_name}")
         self.st_ms.setText("" if a.last_ms is None else f"last prediction {a.last_ms:.0f} ms")
         h, p = a.object_counts()
-        self.st_object.setText(f"object: {h} human + {p} accepted pseudo click(s)")
+        n_prop = a.object_propagated()
+        self.st_object.setText(f"object: {h} human + {p} accepted pseudo click(s)"
+                               + (f" + {n_prop} propagated" if n_prop else ""))  # fmt: skip
         if a.store is not None:
             st = a.store.stats()
             self.st_saved.setText(f"project: {st['instances']} object(s), human clicks saved by pseudo clicks: "

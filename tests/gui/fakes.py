@@ -5,6 +5,8 @@ negative ones, over an optional seed mask. Proposal: a positive click ``STEP`` p
 (then below, then left...), skipping spots near withdrawn proposals and existing clicks. ``FakeConfig`` lets a
 test block ``predict`` (``gate``), learn when it started (``entered``) or make it fail once (``fail_next``);
 ``blank`` makes every mask empty (an object that ends), ``images`` records every image given to ``set_image``.
+Each session logs its calls in ``calls``: ("seed", mask), ("click", x, y, positive), ("pseudo", x, y),
+("withdraw", x, y), ("predict",), in order (a restored draft's replay can be checked step by step).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class FakeSession:
         self.model = None
         self.device = "cpu"
         self.image = None
+        self.calls: list[tuple] = []
         self.reset()
 
     def spawn(self) -> FakeSession:
@@ -60,6 +63,7 @@ class FakeSession:
         self._seed = None
 
     def set_previous_mask(self, mask) -> None:
+        self.calls.append(("seed", None if mask is None else np.asarray(mask, bool).copy()))
         self.reset()
         self._seed = None if mask is None else np.asarray(mask, bool).copy()
 
@@ -85,12 +89,15 @@ class FakeSession:
         h, w = self.image.shape[:2]
         if not (0 <= x < w and 0 <= y < h):
             raise ValueError("outside")
+        self.calls.append(("click", float(x), float(y), bool(positive)))
         return self._push("human", Click(float(x), float(y), bool(positive)))
 
     def accept_pseudo_click(self, c):
+        self.calls.append(("pseudo", c.x, c.y))
         return self._push("pseudo", Click(c.x, c.y, c.positive, "pseudo", c.confidence, c.region_area))
 
     def withdraw_pseudo_click(self, c):
+        self.calls.append(("withdraw", c.x, c.y))
         self._push("withdraw", Click(c.x, c.y, c.positive, "pseudo", c.confidence, c.region_area))
 
     def undo(self):
@@ -114,6 +121,7 @@ class FakeSession:
     def predict(self) -> Prediction:
         cfg = self.config
         cfg.predict_calls += 1
+        self.calls.append(("predict",))
         if cfg.entered is not None:
             cfg.entered.set()
         if cfg.gate is not None:

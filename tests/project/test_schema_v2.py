@@ -269,4 +269,3 @@ def test_draft_seed_round_trip_keep_replace_clear(store, image_dir, rng, blob):
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT COUNT(*) FROM drafts WHERE seed_rle IS NOT NULL").fetchone()[0] == 0
     conn.close()
-
