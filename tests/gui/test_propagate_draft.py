@@ -4,6 +4,8 @@ ordinary clicks); undoing a finish or a reset keeps the seed in the project."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pytest
 from conftest import click_pixel, wait_idle
@@ -162,3 +164,15 @@ def test_reopened_object_draft_keeps_the_instance_mask_as_seed(make_window, nift
     assert calls[0][0] == "seed" and np.array_equal(calls[0][1], inst.mask())
     assert calls[1] == ("click", 30.0, 16.0, True)
     assert np.array_equal(b.prediction.mask, mask)
+
+    # a re-opened draft saved before drafts kept their seed (schema 1: seed_rle NULL): the instance's mask
+    # seeds the session, and the draft keeps it from then on
+    w2.close()
+    conn = sqlite3.connect(proj)
+    conn.execute("UPDATE drafts SET seed_rle = NULL")
+    conn.commit()
+    conn.close()
+    w3 = make_window(proj)
+    c = w3.ann
+    assert np.array_equal(_session(w3).calls[0][1], inst.mask()) and np.array_equal(c.prediction.mask, mask)
+    assert np.array_equal(c.store.draft(c.image_id).seed, inst.mask())
