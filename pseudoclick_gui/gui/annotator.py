@@ -673,11 +673,14 @@ class Annotator(QObject):
         self.prediction = res.prediction
         self.last_ms = getattr(res.prediction, "elapsed_ms", None) or res.seconds * 1000
         self.proposal = res.proposal if self.proposals_enabled else None
-        if self.has_object() and res.prediction is not None:
-            try:
+        try:
+            if self.has_object() and res.prediction is not None:
                 self.store.save_draft(self.image_id, res.prediction.mask, instance_id=self.reopened)
-            except PseudoClickError as exc:
-                self.message.emit("error", f"Could not save the draft: {exc}")
+            elif not self.has_object() and self.seed is None:
+                # every click undone: no object is being drawn, so no stale mask may come back on reopen
+                self.store.clear_draft(self.image_id, discard_clicks=False)
+        except PseudoClickError as exc:
+            self.message.emit("error", f"Could not save the draft: {exc}")
         self.predictionChanged.emit()
         self.proposalChanged.emit()
         self.statsChanged.emit()

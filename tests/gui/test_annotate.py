@@ -358,3 +358,25 @@ def test_failing_store_call_in_a_command_becomes_a_message(make_window, images, 
     click_pixel(qtbot, w, 60, 60)
     wait_idle(qtbot, w)
     assert a.prediction.mask[60, 60]
+
+
+def test_undoing_every_click_leaves_no_stale_draft(make_window, images, tmp_path, qtbot):
+    proj = tmp_path / "p.pcproj"
+    w = make_window(proj, images)
+    a = w.ann
+    click_pixel(qtbot, w, 40, 40)
+    wait_idle(qtbot, w)
+    click_pixel(qtbot, w, 60, 50)
+    wait_idle(qtbot, w)
+    image_id = a.image_id
+    assert a.store.draft(image_id) is not None
+    a.undo()
+    wait_idle(qtbot, w)
+    a.undo()
+    wait_idle(qtbot, w)
+    assert a.clicks == []
+    assert a.store.draft(image_id) is None  # nothing is being drawn any more
+    w.close()
+    w2 = make_window(proj)
+    assert w2.ann.image_id == image_id and w2.ann.clicks == []
+    assert w2.ann.prediction is None or not w2.ann.prediction.mask.any()
