@@ -15,27 +15,38 @@ DEFAULT_DATA = [
 ]
 
 
+# recipe flags: (dest, type, help). Their defaults live in TrainConfig; given on the command line with --resume,
+# they override the saved recipe from that step on (e.g. a new schedule length), and only then.
+RECIPE = [
+    ("batch", int, "samples per step and process (default 8)"),
+    ("crop", int, "training crop side (default 256)"),
+    ("lr", float, "Adam learning rate (default 5e-4; backbone x0.1)"),
+    ("total_steps", int, "length of the cosine schedule (default 60000)"),
+    ("seed", int, "random seed (default 0)"),
+    ("max_iter", int, "iterative-training clicks, 0..N per batch (default 3)"),
+    ("iter_pseudo_prob", float, "probability that an iterative step also runs the pseudo-click pass (default 0.6)"),
+    ("pseudo_prob", float, "probability that the final pass gets a pseudo click (default 0.5)"),
+    ("oracle_prob", float, "share of those pseudo clicks taken from the true error maps (default 0.3)"),
+    ("pseudo_threshold", float, "FP/FN threshold for the model's own pseudo clicks in training (default 0.4)"),
+    ("zoom_prob", float, "object-centred crop probability (default 0.6)"),
+    ("paste_prob", float, "copy-paste augmentation probability (default 0.2)"),
+    ("grey_prob", float, "grey conversion probability (default 0.15)"),
+]
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", action="append", help="PATH[:WEIGHT][:col=a|b,min_area=N] (repeatable; default: the shared training sets)")
     p.add_argument("--out", required=True, help="run folder (checkpoints, log.csv)")
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt exactly (model, optimizer, step, RNG)")
     p.add_argument("--init", help="start from this engine checkpoint instead of ImageNet weights")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--total-steps", type=int, help="length of the cosine schedule (default 60000; on --resume: as saved)")
+    for dest, typ, help_text in RECIPE:
+        p.add_argument("--" + dest.replace("_", "-"), dest=dest, type=typ, help=help_text)
+    p.add_argument("--lambdas", type=float, nargs=3, metavar=("SEG", "FP", "FN"), help="loss weights (default 1 1 1)")
     p.add_argument("--max-steps", type=int, help="stop at this step (default: --total-steps)")
     p.add_argument("--minutes", type=float, help="stop after this many minutes")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--workers", type=int, default=1, help="data-loading worker processes")
     p.add_argument("--threads", type=int, default=2, help="torch threads per process")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lambdas", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("SEG", "FP", "FN"))
-    p.add_argument("--max-iter", type=int, default=3, help="iterative-training clicks (0..N per batch)")
-    p.add_argument("--pseudo-prob", type=float, default=0.5)
-    p.add_argument("--oracle-prob", type=float, default=0.3)
-    p.add_argument("--zoom-prob", type=float, default=0.6)
-    p.add_argument("--paste-prob", type=float, default=0.2, help="copy-paste augmentation probability")
     p.add_argument("--eval-data", default="../shared/data/grabcut", help="set for the periodic quick evaluation")
     p.add_argument("--eval-minutes", type=float, default=20.0)
     p.add_argument("--eval-samples", type=int, default=20)
@@ -44,13 +55,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from .loop import TrainConfig, Trainer
 
+    given = {dest: getattr(args, dest) for dest, _, _ in RECIPE if getattr(args, dest) is not None}
+    if args.lambdas is not None:
+        given["lambdas"] = tuple(args.lambdas)
     cfg = TrainConfig(
-        data=args.data or DEFAULT_DATA, out=args.out, batch=args.batch, crop=args.crop, lr=args.lr,
-        total_steps=args.total_steps or 60000, max_steps=args.max_steps, minutes=args.minutes,
-        checkpoint_minutes=args.checkpoint_minutes, workers=args.workers, threads=args.threads, seed=args.seed,
-        lambdas=tuple(args.lambdas), max_iter=args.max_iter, pseudo_prob=args.pseudo_prob,
-        oracle_prob=args.oracle_prob, zoom_prob=args.zoom_prob, init=args.init, paste_prob=args.paste_prob,
-        eval_data=args.eval_data, eval_minutes=args.eval_minutes, eval_samples=args.eval_samples,
+        data=args.data or DEFAULT_DATA, out=args.out, max_steps=args.max_steps, minutes=args.minutes,
+        checkpoint_minutes=args.checkpoint_minutes, workers=args.workers, threads=args.threads, init=args.init,
+        eval_data=args.eval_data, eval_minutes=args.eval_minutes, eval_samples=args.eval_samples, **given,
     )
-    overrides = {"total_steps"} if args.total_steps else set()
-    return Trainer(cfg, resume=args.resume, overrides=overrides).run()
+    return Trainer(cfg, resume=args.resume, overrides=set(given)).run()

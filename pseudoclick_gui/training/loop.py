@@ -58,7 +58,8 @@ class TrainConfig:
     seed: int = 0
     lambdas: tuple[float, float, float] = (1.0, 1.0, 1.0)
     max_iter: int = 3
-    iter_pseudo_prob: float = 0.3
+    iter_pseudo_prob: float = 0.6
+    pseudo_threshold: float = 0.4
     pseudo_prob: float = 0.5
     oracle_prob: float = 0.3
     zoom_prob: float = 0.6
@@ -189,7 +190,8 @@ class Trainer:
         from ..evaluation.dataset import find_samples
         from ..evaluation.noc import evaluate_sample, summarize
 
-        session = Session(self.model, "cpu" if self.device.type == "cpu" else self.device)
+        session = Session(self.model, "cpu" if self.device.type == "cpu" else self.device,
+                          error_threshold=cfg.pseudo_threshold)
         samples = find_samples(Path(cfg.eval_data))[: cfg.eval_samples]
         row = {"step": self.step, "train_hours": round(self.train_seconds * self.world / 3600, 4)}
         for mode in ("human", "pseudo"):
@@ -239,7 +241,7 @@ class Trainer:
                 out = self.forward(plain, image, prev, clicks, pseudo)
                 prob = torch.sigmoid(out["seg"])
                 if self.prng.random() < cfg.iter_pseudo_prob:
-                    pseudo = torch.cat([pseudo, own_pseudo_clicks(torch.sigmoid(out["err"]))], 1)
+                    pseudo = torch.cat([pseudo, own_pseudo_clicks(torch.sigmoid(out["err"]), cfg.pseudo_threshold)], 1)
                     prob = torch.sigmoid(self.forward(plain, image, prev, clicks, pseudo)["seg"])
                 prev = prob
                 clicks = add_error_clicks(clicks, gt, prob, self.nrng)
@@ -248,7 +250,7 @@ class Trainer:
                 if self.prng.random() < cfg.oracle_prob:
                     new = oracle_pseudo_clicks(gt, torch.sigmoid(out["seg"]))
                 else:
-                    new = own_pseudo_clicks(torch.sigmoid(out["err"]))
+                    new = own_pseudo_clicks(torch.sigmoid(out["err"]), cfg.pseudo_threshold)
                 pseudo = torch.cat([pseudo, new], 1)
         out = self.forward(self.net, image, prev, clicks, pseudo)
         seg, err = out["seg"], out["err"]
