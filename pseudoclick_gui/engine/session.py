@@ -358,8 +358,8 @@ class Session:
     def _transform(self, prev: np.ndarray) -> CropTransform:
         h, w = self._image.shape[:2]
         full = (0, 0, w, h)
-        n_clicks = len(self._human) + len(self._pseudo)
-        if not self.zoom_in or (n_clicks <= 1 and self._seed_mask is None):
+        # RITM zooms in from the 2nd *human* click; a pseudo-click pass re-runs its step with that step's view
+        if not self.zoom_in or (len(self._human) <= 1 and self._seed_mask is None):
             return CropTransform.fit(full, self.max_side, upscale=False)
         last_human = self._human[-1] if self._human else None
         last = (last_human.x, last_human.y, last_human.positive) if last_human else None

@@ -148,3 +148,16 @@ def test_previous_mask_seeds_the_object(session):
     session.add_click(20, 20, False)
     r = session.predict()
     assert r.probability.shape == (96, 128)
+
+
+def test_pseudo_click_pass_keeps_the_view_of_its_step(session):
+    session.set_image(np.zeros((400, 600, 3), np.uint8))
+    session.add_click(300, 200, True)
+    r1 = session.predict()
+    session.accept_pseudo_click(Click(100.0, 100.0, True, "pseudo", 0.6))
+    r2 = session.predict()
+    assert r1.roi == r2.roi == (0, 0, 600, 400)  # still the first step: the whole image, no zoom-in
+    session.add_click(320, 210, False)
+    r3 = session.predict()
+    session.accept_pseudo_click(Click(310.0, 190.0, False, "pseudo", 0.6))
+    assert session.predict().roi == r3.roi  # the pseudo pass reuses its step's zoom-in window
