@@ -353,8 +353,8 @@ class MainWindow(QMainWindow):
             self.instances_panel.refresh()
             return
         colors = {c.id: c.color for c in a.store.categories()}
-        layers = [(self._instance_mask(i), colors.get(i.category_id, "#ff00ff")) for i in a.store.instances(a.image_id)
-                  if not i.hidden and i.id != a.reopened]  # fmt: skip
+        layers = [(self._instance_mask(i), ov.instance_color(colors.get(i.category_id, "#ff00ff"), i.id))
+                  for i in a.store.instances(a.image_id) if not i.hidden and i.id != a.reopened]  # fmt: skip
         shape = self._display_shape()
         rgba = ov.paint_masks(layers, shape, contour_only=self.actions["toggle_contours"].isChecked(),
                               thickness=ov.edge_thickness(shape))  # fmt: skip

@@ -57,6 +57,21 @@ def rgb_to_qimage(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
+def instance_color(category_color: str, instance_id: int) -> str:
+    """A per-instance shade of its category's colour: hue turned by up to ±30° and brightness varied by a
+    golden-ratio sequence over the instance id, so neighbouring objects of one category stay apart while the
+    category still reads at a glance."""
+    import colorsys
+
+    r, g, b = (c / 255.0 for c in rgb_of(category_color))
+    h, s, v = colorsys.rgb_to_hsv(r, g, b)
+    t = (instance_id * 0.6180339887) % 1.0
+    h = (h + (t - 0.5) * (60.0 / 360.0)) % 1.0
+    v = min(1.0, max(0.35, v * (0.75 + 0.5 * ((instance_id * 0.381966) % 1.0))))
+    r, g, b = colorsys.hsv_to_rgb(h, s, v)
+    return f"#{int(r * 255 + 0.5):02x}{int(g * 255 + 0.5):02x}{int(b * 255 + 0.5):02x}"
+
+
 def _contour(mask: np.ndarray, thickness: int) -> np.ndarray:
     m = mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)
     contours, _ = cv2.findContours(m, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
