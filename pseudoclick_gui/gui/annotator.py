@@ -628,6 +628,49 @@ class Annotator(QObject):
                 return
             self.undo_stack.push(C.DeleteInstanceCommand(self, instance_id))
 
+    def brush_target(self, instance_id: int | None) -> bool:
+        """Whether ``instance_id`` (the object selected in the Objects panel) can be brushed now; says why not
+        in a message otherwise."""
+        if not self._ready():
+            return False
+        if instance_id is None:
+            self.message.emit("info", "Brush / eraser: select a finished object in the Objects panel first")
+            return False
+        if instance_id == self.reopened:
+            self.message.emit("info", "This object is being edited: finish (Space) or reset (Esc) it before brushing")
+            return False
+        try:
+            inst = self.store.instance(instance_id)
+        except PseudoClickError:
+            self.message.emit("info", "Brush / eraser: the selected object no longer exists")
+            return False
+        if inst.image_id != self.image_id or inst.deleted:
+            self.message.emit("info", "Brush / eraser: select an object of this image in the Objects panel")
+            return False
+        return True
+
+    def brush_stroke(self, instance_id: int | None, points, radius: int, erase: bool = False) -> bool:
+        """Paint (or erase) one stroke (image pixels ``(x, y)``, brush ``radius`` in image pixels) into a finished
+        instance's mask as one undoable :class:`~.commands.BrushCommand`. False when nothing changed."""
+        if not self.brush_target(instance_id):
+            return False
+        from .brush import apply_stroke, stroke_patch
+
+        mask = self.store.instance_mask(instance_id)
+        box, patch = stroke_patch(mask.shape, points, radius)
+        if box is None:
+            return False
+        y0, y1, x0, x1 = box
+        old = mask[y0:y1, x0:x1].copy()
+        new = apply_stroke(mask, box, patch, erase)
+        if np.array_equal(old, new):
+            return False
+        if erase and not new.any() and int(old.sum()) == int(mask.sum()):
+            self.message.emit("warning", "Erasing would leave the object empty: delete it instead (Del)")
+            return False
+        self.undo_stack.push(C.BrushCommand(self, instance_id, box, old, new, erase))
+        return True
+
     def set_instance_category(self, instance_id: int, category_id: int) -> None:
         if self._ready():
             self.undo_stack.push(C.SetCategoryCommand(self, instance_id, category_id))

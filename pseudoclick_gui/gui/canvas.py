@@ -1,6 +1,12 @@
 """The image view: zoom (wheel, fit, 1:1), pan (middle drag or Space+drag), clicks, mask layers; for volume
 slices also Ctrl+wheel (slice steps) and Ctrl+right-drag (window/level), see ``volume_input``.
 
+Brush mode (``set_brush_mode('brush' | 'erase' | None)``): left drags are strokes instead of clicks (right
+drags and Shift+left drags erase in brush mode, Shift paints in eraser mode). A circle outline of
+``brush_radius`` image pixels follows the cursor; the stroke is previewed as a path item while dragging and
+handed over on release (``strokeFinished(points, radius, erase)``, image pixels): the canvas never touches a
+mask itself.
+
 Scene coordinates are image pixel coordinates: pixel ``(x, y)`` covers ``[x, x+1) x [y, y+1)``. Non-square
 pixels (a volume slice with anisotropic spacing) are shown by the view transform, which scales y by
 ``aspect`` (pixel height / width): scene coordinates, clicks and mask layers stay in slice pixels. The image is
@@ -13,11 +19,24 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPixmap, QTransform
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap, QTransform
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+)
+
+from . import brush as _brush
 
 POSITIVE = QColor(40, 220, 60)
 NEGATIVE = QColor(235, 50, 50)
+PAINT_PREVIEW = QColor(255, 255, 255, 140)
+ERASE_PREVIEW = QColor(10, 10, 10, 170)
+BRUSH_OUTLINE = QColor(255, 255, 255)
+ERASER_OUTLINE = QColor(255, 80, 80)
 CLICK_DRAG_TOLERANCE = 4  # px on screen: further, it is a drag, not a click
 PROPOSAL_HIT_RADIUS = 14  # px on screen
 
@@ -110,6 +129,8 @@ class Canvas(QGraphicsView):
     cursorMoved = Signal(int, int)
     sliceWheel = Signal(int)  # Ctrl+wheel: slice steps (+1 = next slice), only with volume_input
     windowDragged = Signal(float, float)  # Ctrl+right-drag: screen px moved (dx, dy), only with volume_input
+    strokeStarted = Signal(bool)  # brush mode: a stroke begins (erase?); a slot may cancel_stroke()
+    strokeFinished = Signal(object, int, bool)  # brush mode: [(x, y) image pixels], radius, erase
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -144,6 +165,114 @@ class Canvas(QGraphicsView):
         self._wheel_rest = 0
         self._wl_last: QPointF | None = None
         self._wl_dragged = False
+        # brush mode
+        self.brush_mode: str | None = None  # None | "brush" | "erase"
+        self.brush_radius = _brush.DEFAULT_RADIUS  # image pixels
+        self.brush_color = PAINT_PREVIEW
+        self._shift = False
+        self._stroke: dict | None = None  # {"points", "erase", "path", "item"}
+        self._brush_cursor = QGraphicsEllipseItem()
+        self._brush_cursor.setZValue(25)
+        self._brush_cursor.setVisible(False)
+        self._scene.addItem(self._brush_cursor)
+        self._cursor_pixel: tuple[int, int] | None = None
+
+    # ------------------------------------------------------------------ brush
+    def set_brush_mode(self, mode: str | None) -> None:
+        """``"brush"``, ``"erase"`` or None (clicks again)."""
+        if mode not in ("brush", "erase"):
+            mode = None
+        self.cancel_stroke()
+        self.brush_mode = mode
+        if mode is None:
+            self.viewport().unsetCursor()
+        else:
+            self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+        self._update_brush_cursor()
+
+    def set_brush_radius(self, radius: int) -> None:
+        self.brush_radius = _brush.clamp_radius(radius)
+        self._update_brush_cursor()
+
+    def set_paint_color(self, color: QColor) -> None:
+        """Colour of the paint preview (the object's colour), also for the stroke being drawn."""
+        self.brush_color = QColor(color)
+        st = self._stroke
+        if st is not None and not st["erase"]:
+            pen = st["item"].pen()
+            pen.setColor(self.brush_color)
+            st["item"].setPen(pen)
+
+    def brush_erases(self, shift: bool | None = None) -> bool:
+        """Whether a left stroke now erases: eraser mode, or Shift in brush mode (Shift paints in eraser mode)."""
+        shift = self._shift if shift is None else shift
+        return (self.brush_mode == "erase") != bool(shift)
+
+    def stroke_active(self) -> bool:
+        return self._stroke is not None
+
+    def cancel_stroke(self) -> None:
+        st, self._stroke = self._stroke, None
+        if st is not None and st["item"].scene() is self._scene:
+            self._scene.removeItem(st["item"])
+
+    def brush_cursor_rect(self) -> QRectF | None:
+        """The brush outline in image (scene) coordinates, or None when hidden."""
+        return self._brush_cursor.rect() if self._brush_cursor.isVisible() else None
+
+    def _update_brush_cursor(self) -> None:
+        item = self._brush_cursor
+        if self.brush_mode is None or self._cursor_pixel is None:
+            item.setVisible(False)
+            return
+        x, y = self._cursor_pixel
+        r = self.brush_radius + 0.5  # covers the pixels whose centres are within the radius
+        item.setRect(QRectF(x + 0.5 - r, y + 0.5 - r, 2 * r, 2 * r))
+        erase = self._stroke["erase"] if self._stroke is not None else self.brush_erases()
+        pen = QPen(ERASER_OUTLINE if erase else BRUSH_OUTLINE, 1.5)
+        pen.setCosmetic(True)
+        item.setPen(pen)
+        item.setBrush(Qt.BrushStyle.NoBrush)
+        item.setVisible(True)
+
+    def _start_stroke(self, x: int, y: int, erase: bool) -> None:
+        self.cancel_stroke()
+        path = QPainterPath(QPointF(x + 0.5, y + 0.5))
+        path.lineTo(QPointF(x + 0.501, y + 0.5))  # a dab: a zero-length path with round caps draws nothing
+        item = QGraphicsPathItem(path)
+        pen = QPen(ERASE_PREVIEW if erase else self.brush_color, 2 * self.brush_radius + 1)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        item.setPen(pen)
+        item.setZValue(9)
+        self._scene.addItem(item)
+        self._stroke = {"points": [(x, y)], "erase": erase, "path": path, "item": item}
+        self.strokeStarted.emit(erase)  # may cancel it (nothing selected)
+        self._update_brush_cursor()
+
+    def _extend_stroke(self, x: int, y: int) -> None:
+        st = self._stroke
+        if st is None or st["points"][-1] == (x, y):
+            return
+        st["points"].append((x, y))
+        st["path"].lineTo(QPointF(x + 0.5, y + 0.5))
+        st["item"].setPath(st["path"])
+
+    def _finish_stroke(self) -> None:
+        st = self._stroke
+        self.cancel_stroke()
+        if st is not None:
+            self.strokeFinished.emit(list(st["points"]), int(self.brush_radius), bool(st["erase"]))
+        self._update_brush_cursor()
+
+    def _pixel_at(self, pos) -> tuple[int, int]:
+        p = self.mapToScene(pos.toPoint())
+        return math.floor(p.x()), math.floor(p.y())
+
+    def leaveEvent(self, event) -> None:
+        self._cursor_pixel = None
+        self._update_brush_cursor()
+        super().leaveEvent(event)
 
     # ------------------------------------------------------------------ content
     def set_image(self, image: QImage | QPixmap, *, aspect: float = 1.0, keep_view: bool = False) -> None:
@@ -161,6 +290,7 @@ class Canvas(QGraphicsView):
             item.setPixmap(QPixmap())
         self.set_clicks([])
         self.set_proposal(None)
+        self.cancel_stroke()
         if not (keep_view and same):
             self.fit()
 
@@ -271,6 +401,9 @@ class Canvas(QGraphicsView):
         event.accept()
 
     def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Shift:
+            self._shift = True
+            self._update_brush_cursor()
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = True
             self._space_used = False
@@ -279,6 +412,9 @@ class Canvas(QGraphicsView):
         super().keyPressEvent(event)
 
     def keyReleaseEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Shift:
+            self._shift = False
+            self._update_brush_cursor()
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = False
             if not self._space_used:
@@ -293,6 +429,16 @@ class Canvas(QGraphicsView):
             self._pan_last = event.position()
             self._space_used = True
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            event.accept()
+            return
+        ctrl_right = (self.volume_input and btn == Qt.MouseButton.RightButton
+                      and event.modifiers() & Qt.KeyboardModifier.ControlModifier)  # fmt: skip
+        if self.brush_mode is not None and btn in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton) \
+                and not ctrl_right:  # fmt: skip
+            shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+            erase = btn == Qt.MouseButton.RightButton or self.brush_erases(shift)
+            self._cursor_pixel = self._pixel_at(event.position())
+            self._start_stroke(*self._cursor_pixel, erase)
             event.accept()
             return
         if btn in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
@@ -324,14 +470,30 @@ class Canvas(QGraphicsView):
                 self.windowDragged.emit(float(d.x()), float(d.y()))
             event.accept()
             return
-        p = self.mapToScene(event.position().toPoint())
-        self.cursorMoved.emit(math.floor(p.x()), math.floor(p.y()))
+        x, y = self._pixel_at(event.position())
+        if self.brush_mode is not None:
+            self._cursor_pixel = (x, y)
+            if self._stroke is not None:
+                self._extend_stroke(x, y)
+            self._update_brush_cursor()
+        self.cursorMoved.emit(x, y)
+        if self._stroke is not None:
+            event.accept()
+            return
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event) -> None:
         if self._pan_last is not None:
             self._pan_last = None
-            self.viewport().unsetCursor()
+            if self.brush_mode is None:
+                self.viewport().unsetCursor()
+            else:
+                self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+            event.accept()
+            return
+        if self._stroke is not None:
+            self._extend_stroke(*self._pixel_at(event.position()))
+            self._finish_stroke()
             event.accept()
             return
         press, self._press = self._press, None

@@ -301,3 +301,35 @@ class SetCategoryCommand(QUndoCommand):
     def undo(self) -> None:
         self.ann.store.set_instance_category(self.instance_id, self.old)
         self.ann.notify(instances=True)
+
+
+class BrushCommand(QUndoCommand):
+    """One brush or eraser stroke (press -> release) on a finished instance's mask. Only the stroke's bounding
+    box is kept, before and after (``old`` / ``new`` patches), so a long undo history stays small; redo and
+    undo write the whole mask back with ``store.update_instance_mask``."""
+
+    def __init__(self, ann, instance_id: int, box: tuple[int, int, int, int], old: np.ndarray, new: np.ndarray,
+                 erase: bool):  # fmt: skip
+        super().__init__("erase" if erase else "brush")
+        self.ann, self.instance_id = ann, int(instance_id)
+        self.box = tuple(int(v) for v in box)
+        self.old = np.asarray(old, bool).copy()
+        self.new = np.asarray(new, bool).copy()
+
+    def _write(self, patch: np.ndarray) -> None:
+        store = self.ann.store
+        y0, y1, x0, x1 = self.box
+        mask = store.instance_mask(self.instance_id).copy()
+        mask[y0:y1, x0:x1] = patch
+        # attach_draft=False: a stroke never takes the draft's clicks (the annotator refuses to brush an object
+        # that is being re-opened, this is belt and braces)
+        store.update_instance_mask(self.instance_id, mask, attach_draft=False)
+        self.ann.notify(instances=True)
+
+    @guarded
+    def redo(self) -> None:
+        self._write(self.new)
+
+    @guarded
+    def undo(self) -> None:
+        self._write(self.old)

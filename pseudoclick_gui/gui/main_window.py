@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from .. import __version__
 from ..errors import PseudoClickError
+from . import brush as br
 from . import overlay as ov
 from .annotator import PROJECT_SUFFIX, Annotator
 from .canvas import Canvas
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
         self._mask_cache: dict[tuple[int, float], np.ndarray] = {}
         self._scale = 1.0
         self._overlay_visible = True
+        self._stroke_target: int | None = None  # the object the brush stroke being drawn edits
 
         self.canvas = Canvas()
         self.banner = QLabel()
@@ -133,7 +135,10 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         slots = {
             "accept": self.ann.accept_proposal, "withdraw": self.ann.withdraw_proposal,
-            "undo": self.ann.undo, "redo": self.ann.redo, "finish": self.ann.finish, "reset": self.ann.reset,
+            "undo": self.ann.undo, "redo": self.ann.redo, "finish": self.ann.finish, "reset": self.escape,
+            "brush": lambda: self.toggle_brush("brush"), "eraser": lambda: self.toggle_brush("erase"),
+            "brush_bigger": lambda: self.set_brush_radius(br.bigger(self.canvas.brush_radius)),
+            "brush_smaller": lambda: self.set_brush_radius(br.smaller(self.canvas.brush_radius)),
             "delete_instance": self.instances_panel.delete_selected,
             "reopen_instance": self.instances_panel.reopen_selected,
             "next_category": self.categories_panel.select_next,
@@ -176,6 +181,9 @@ class MainWindow(QMainWindow):
         self.actions["toggle_errors"].setText("Error maps")
         self.actions["toggle_contours"].setText("Contours")
         self.actions["toggle_overlay"].setText("Masks")
+        for k, text in (("brush", "Brush"), ("eraser", "Eraser")):
+            self.actions[k].setCheckable(True)  # checked state follows the canvas mode (see _sync_brush)
+            self.actions[k].setText(text)
         extra = {"export_coco_poly": ("Export COCO (polygons)…", lambda: self.export_dialog("coco", polygons=True)),
                  "export_png": ("Export PNG masks…", lambda: self.export_dialog("png"))}  # fmt: skip
         for k, (text, f) in extra.items():
@@ -188,7 +196,7 @@ class MainWindow(QMainWindow):
         tb = self.addToolBar("Main")
         tb.setObjectName("toolbar_main")
         for k in ("open_image", "open_folder", "open_volume", "prev_image", "next_image", None, "undo", "redo", "finish", "reset",
-                  None, "accept", "withdraw", "toggle_proposals"):  # fmt: skip
+                  None, "accept", "withdraw", "toggle_proposals", None, "brush", "eraser"):  # fmt: skip
             tb.addSeparator() if k is None else tb.addAction(self.actions[k])
         self.auto_box = QCheckBox("Auto-accept ≥")
         self.auto_box.setToolTip("Accept proposals automatically when their confidence is at least this")
@@ -228,7 +236,8 @@ class MainWindow(QMainWindow):
         m.addAction(self.actions["quit"])
         m = mb.addMenu("&Edit")
         for k in ("undo", "redo", None, "accept", "withdraw", "toggle_proposals", None, "finish", "reset",
-                  "reopen_instance", "delete_instance", "next_category"):  # fmt: skip
+                  "reopen_instance", "delete_instance", "next_category", None, "brush", "eraser", "brush_smaller",
+                  "brush_bigger"):  # fmt: skip
             m.addSeparator() if k is None else m.addAction(self.actions[k])
         m = mb.addMenu("&View")
         for k in ("fit", "actual_size", None, "toggle_overlay", "toggle_contours", "toggle_errors"):
@@ -251,7 +260,8 @@ class MainWindow(QMainWindow):
         self.st_saved = QLabel("")
         self.st_busy = QLabel("")
         self.st_slice = QLabel("")
-        for w in (self.st_slice, self.st_busy, self.st_object, self.st_saved, self.st_ms, self.st_device):
+        self.st_brush = QLabel("")
+        for w in (self.st_brush, self.st_slice, self.st_busy, self.st_object, self.st_saved, self.st_ms, self.st_device):
             sb.addPermanentWidget(w)
 
     def _connect(self) -> None:
@@ -280,6 +290,8 @@ class MainWindow(QMainWindow):
         c.sliceWheel.connect(self.step_slice)
         c.windowDragged.connect(self._drag_window)
         c.cursorMoved.connect(self._show_value)
+        c.strokeStarted.connect(self._on_stroke_started)
+        c.strokeFinished.connect(self._on_stroke_finished)
         vbar = self.volume_bar
         vbar.sliceRequested.connect(lambda i: self.ann.open_slice(self.ann.axis, i))
         vbar.axisRequested.connect(self.ann.set_axis)
@@ -602,6 +614,57 @@ class MainWindow(QMainWindow):
         if d:
             self.settings.last_dir = str(Path(d).parent)
             self.open_volume(d)
+
+    # ------------------------------------------------------------------ brush / eraser
+    def toggle_brush(self, mode: str) -> None:
+        """B / X: enter that mode, or leave it when it is already on."""
+        self.set_brush_mode(None if self.canvas.brush_mode == mode else mode)
+
+    def set_brush_mode(self, mode: str | None) -> None:
+        self.canvas.set_brush_mode(mode)
+        self._sync_brush()
+        if mode is not None and self.instances_panel.selected() is None:
+            self.show_message("info", "Brush / eraser: select a finished object in the Objects panel first")
+        self.canvas.setFocus()
+
+    def set_brush_radius(self, radius: int) -> None:
+        self.canvas.set_brush_radius(radius)
+        self._sync_brush()
+        self.statusBar().showMessage(f"Brush radius {self.canvas.brush_radius} px", 3000)
+
+    def escape(self) -> None:
+        """Esc: leave brush / eraser mode when it is on, else reset the current object."""
+        if self.canvas.brush_mode is not None:
+            self.set_brush_mode(None)
+        else:
+            self.ann.reset()
+
+    def _sync_brush(self) -> None:
+        mode = self.canvas.brush_mode
+        for k, m in (("brush", "brush"), ("eraser", "erase")):
+            a = self.actions[k]
+            a.blockSignals(True)
+            a.setChecked(mode == m)
+            a.blockSignals(False)
+        r = self.canvas.brush_radius
+        self.st_brush.setText("" if mode is None else f"{'Eraser' if mode == 'erase' else 'Brush'} r={r} px")
+
+    def _on_stroke_started(self, erase: bool) -> None:
+        iid = self._stroke_target = self.instances_panel.selected()  # the stroke keeps its object to the end
+        if not self.ann.brush_target(iid):  # says why
+            self.canvas.cancel_stroke()
+            return
+        try:
+            inst = self.ann.store.instance(iid)
+            color = ov.instance_color(self.ann.store.category(inst.category_id).color, inst.id)
+        except PseudoClickError:
+            return
+        c = QColor(color)
+        c.setAlpha(150)
+        self.canvas.set_paint_color(c)
+
+    def _on_stroke_finished(self, points, radius: int, erase: bool) -> None:
+        self.ann.brush_stroke(self._stroke_target, points, radius, erase)
 
     # ------------------------------------------------------------------ view toggles
     def _set_opacity(self, value: int) -> None:

@@ -22,14 +22,23 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("accept", ("Return", "Enter"), "Accept the proposed pseudo click", "Clicks"),
     Shortcut("withdraw", ("Backspace",), "Withdraw (reject) the proposed pseudo click", "Clicks"),
     Shortcut("toggle_proposals", ("P",), "Turn pseudo-click proposals on/off", "Clicks"),
-    Shortcut("undo", ("Ctrl+Z",), "Undo (clicks, accepted/withdrawn proposals, finished/deleted objects)", "Clicks"),
+    Shortcut("undo", ("Ctrl+Z",), "Undo (clicks, accepted/withdrawn proposals, finished/deleted objects, brush "
+             "strokes)", "Clicks"),
     Shortcut("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "Clicks"),
     # objects
     Shortcut("finish", ("Space", "N"), "Finish the object (becomes an instance of the current category)", "Objects"),
-    Shortcut("reset", ("Esc",), "Reset the current object", "Objects"),
+    Shortcut("reset", ("Esc",), "Reset the current object (in brush / eraser mode: leave it)", "Objects"),
     Shortcut("delete_instance", ("Delete",), "Delete the selected instance", "Objects"),
     Shortcut("reopen_instance", ("E",), "Re-open the selected instance to keep refining it", "Objects"),
     Shortcut("next_category", ("C",), "Next category", "Objects"),
+    # brush
+    Shortcut("brush", ("B",), "Brush mode: left drag paints into the object selected in the Objects panel "
+             "(B again or Esc: back to clicks)", "Brush"),
+    Shortcut("eraser", ("X",), "Eraser mode: left drag erases from the selected object (X again or Esc: back to "
+             "clicks)", "Brush"),
+    Shortcut("", ("Shift+left drag", "Right drag"), "In brush mode: erase (Shift in eraser mode: paint)", "Brush"),
+    Shortcut("brush_smaller", ("[",), "Smaller brush (radius in image pixels)", "Brush"),
+    Shortcut("brush_bigger", ("]",), "Bigger brush", "Brush"),
     # view
     Shortcut("", ("Mouse wheel",), "Zoom at the cursor", "View"),
     Shortcut("", ("Middle drag", "Space+drag"), "Pan", "View"),
