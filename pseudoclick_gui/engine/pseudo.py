@@ -39,30 +39,38 @@ def largest_error_click(
     threshold: float = 0.5,
     min_area: int = 20,
     blocked: np.ndarray | None = None,
+    rank: str = "area",
 ) -> ErrorRegionClick | None:
     """Propose one click from error probability maps ``fp`` and ``fn`` (H x W float in [0, 1]).
 
     ``blocked`` (H x W bool, optional): pixels where no click may be proposed (e.g. around withdrawn
     proposals); a region whose interior point falls in it is skipped in favour of the next largest.
+    ``rank``: ``"area"`` (the paper: the largest region wins) or ``"depth"`` (the region whose most interior
+    point lies deepest wins — thin bands along the object's boundary, where a click is easily wrong, lose
+    against compact blobs; this mirrors how the standard robot user chooses). Ties keep the larger area.
     Returns None when no region reaches ``min_area``.
     """
     candidates = []
     for positive, prob in ((False, fp), (True, fn)):
         binary = (prob >= threshold).astype(np.uint8)
+        if blocked is not None:
+            binary[blocked] = 0
         if not binary.any():
             continue
         n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+        depth = None
+        if rank == "depth":
+            dist = cv2.distanceTransform(np.pad(binary, 1), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+            depth = np.zeros(n, np.float32)
+            np.maximum.at(depth, labels.ravel(), dist.ravel())
         for lab in range(1, n):
             area = int(stats[lab, cv2.CC_STAT_AREA])
             if area >= min_area:
-                candidates.append((area, positive, lab, labels, prob, tuple(int(v) for v in stats[lab, :4])))
-    candidates.sort(key=lambda c: -c[0])
-    for area, positive, lab, labels, prob, (x, y, w, h) in candidates:
-        sub = labels[y : y + h, x : x + w] == lab
-        if blocked is not None:
-            sub = sub & ~blocked[y : y + h, x : x + w]
-            if sub.sum() < min_area:
-                continue
+                key = (float(depth[lab]), area) if depth is not None else (float(area), area)
+                candidates.append((key, positive, lab, labels, prob, tuple(int(v) for v in stats[lab, :4])))
+    candidates.sort(key=lambda c: (-c[0][0], -c[0][1]))
+    for (_, area), positive, lab, labels, prob, (x, y, w, h) in candidates[:1]:
+        sub = labels[y : y + h, x : x + w] == lab  # blocked pixels were removed before labelling
         r, c = interior_point(sub)
         conf = float(prob[y : y + h, x : x + w][sub].mean())
         return ErrorRegionClick(y + r, x + c, positive, conf, area)

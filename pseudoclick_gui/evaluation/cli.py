@@ -23,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-zoom", action="store_true", help="disable RITM zoom-in")
     p.add_argument("--flip", action="store_true", help="test-time horizontal flip averaging")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--proposal-rank", choices=["area", "depth"], help="which error region a proposal comes from (default: the checkpoint's, else area)")
     p.add_argument("--error-threshold", type=float, help="FP/FN threshold for proposals (default: the checkpoint's, else 0.5)")
     p.add_argument("--quiet", action="store_true")
 
@@ -41,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise PseudoClickError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
-    kw = {"zoom_in": not args.no_zoom, "flip": args.flip, "error_threshold": args.error_threshold}
+    kw = {"zoom_in": not args.no_zoom, "flip": args.flip, "error_threshold": args.error_threshold,
+          "proposal_rank": args.proposal_rank}
     session = Session.from_checkpoint(args.checkpoint, **kw) if args.checkpoint else Session.from_default_checkpoint(**kw)
     samples = find_samples(Path(args.dataset), args.modality)
     if args.subsample and args.subsample < len(samples):
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     payload = {"dataset": str(Path(args.dataset).resolve()), "checkpoint": session.meta.get("path"),
                "checkpoint_meta": {k: v for k, v in session.meta.items() if k in ("step", "samples_seen", "cpu_hours")},
                "max_clicks": args.max_clicks, "zoom_in": not args.no_zoom, "flip": args.flip,
-               "error_threshold": session.error_threshold,
+               "error_threshold": session.error_threshold, "proposal_rank": session.proposal_rank,
                "device": session.device_name, "summary": summary}
     write_json(out / "summary.json", payload)
     write_csv(out / "samples.csv", results, args.max_clicks)

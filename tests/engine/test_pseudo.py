@@ -67,3 +67,13 @@ def test_interior_point_of_square_is_its_centre_and_border_counts_as_boundary():
     assert interior_point(r) == (20, 30)
     full = np.ones((21, 21), bool)  # touching the image border everywhere: still the centre
     assert interior_point(full) == (10, 10)
+
+
+def test_depth_rank_prefers_a_compact_blob_over_a_larger_thin_band():
+    fp = np.zeros((100, 100), np.float32)
+    fn = np.zeros((100, 100), np.float32)
+    fp[5:7, 0:100] = 0.9  # a 2-px band along a boundary: 200 px
+    fn[60:72, 60:72] = 0.9  # a 12 x 12 blob: 144 px
+    assert not largest_error_click(fp, fn).positive  # by area the band wins
+    c = largest_error_click(fp, fn, rank="depth")
+    assert c.positive and 60 <= c.row < 72 and 60 <= c.col < 72
