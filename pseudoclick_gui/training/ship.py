@@ -1,7 +1,8 @@
-"""Turn a training checkpoint into the shipped one: fp16 weights, config, and metadata (scores, calibrated
-error threshold, training summary).
+"""Turn training checkpoint(s) into the shipped one: fp16 weights, config, and metadata (scores, calibrated
+error threshold, training summary). Several sources are averaged weight by weight (the last checkpoints of a
+run at a constant learning rate: a cheap, often better, smoother model); the metadata is the last one's.
 
-    python -m pseudoclick_gui.training.ship RUN/model_step001234.pt models/pseudoclick-lite0.pt \\
+    python -m pseudoclick_gui.training.ship RUN/model_step001234.pt [MORE.pt ...] models/pseudoclick-lite0.pt \\
         --meta error_threshold=0.4 --meta-json eval_grabcut=eval_grabcut/summary.json
 """
 
@@ -23,13 +24,20 @@ def _value(text: str):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("src")
+    ap.add_argument("src", nargs="+", help="one checkpoint, or several to average")
     ap.add_argument("dst")
     ap.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="JSON or plain string value")
     ap.add_argument("--meta-json", action="append", default=[], metavar="KEY=FILE", help="a JSON file's summary")
     args = ap.parse_args(argv)
-    model, meta = load_model(args.src)
+    model, meta = load_model(args.src[-1])
     meta.pop("path", None)
+    if len(args.src) > 1:
+        states = [load_model(p)[0].state_dict() for p in args.src]
+        avg = {}
+        for k, v in states[-1].items():
+            avg[k] = sum(st[k].float() for st in states) / len(states) if v.is_floating_point() else v
+        model.load_state_dict(avg)
+        meta["averaged_from"] = [Path(p).name for p in args.src]
     for item in args.meta:
         k, _, v = item.partition("=")
         meta[k] = _value(v)

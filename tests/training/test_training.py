@@ -143,3 +143,20 @@ def test_quick_eval_writes_a_learning_curve_row(tiny_dataset, tmp_path):
     assert set(row) >= {"step", "human_noc90", "pseudo_noc90", "pseudo_precision"}
     assert 1 <= row["human_noc90"] <= 20
     assert (tmp_path / "q" / "eval.csv").read_text().startswith("step,")
+
+
+def test_ship_averages_checkpoints_and_writes_metadata(tmp_path):
+    from pseudoclick_gui.engine.checkpoint import save_checkpoint
+    from pseudoclick_gui.engine.network import PseudoClickNet
+    from pseudoclick_gui.training.ship import main as ship
+
+    torch.manual_seed(0)
+    a, b = PseudoClickNet(), PseudoClickNet()
+    save_checkpoint(a, tmp_path / "a.pt", meta={"step": 1})
+    save_checkpoint(b, tmp_path / "b.pt", meta={"step": 2})
+    ship([str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), str(tmp_path / "out.pt"), "--meta", "error_threshold=0.4"])
+    model, meta = load_model(tmp_path / "out.pt")
+    assert meta["step"] == 2 and meta["error_threshold"] == 0.4 and meta["averaged_from"] == ["a.pt", "b.pt"]
+    k = "seg_head.out.weight"
+    expected = (a.state_dict()[k].half().float() + b.state_dict()[k].half().float()) / 2
+    assert torch.allclose(model.state_dict()[k], expected, atol=2e-3)
