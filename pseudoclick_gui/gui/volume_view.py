@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..io.dicom import has_dicm_magic
 from ..io.windowing import WINDOW_PRESETS, apply_window, auto_window
 
 AXIS_LABELS = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
@@ -57,12 +58,7 @@ def looks_like_volume(path) -> bool:
                 return count_pages(p) > 1
             except Exception:  # noqa: BLE001 - unreadable: let the image loader report it
                 return False
-        try:
-            with open(p, "rb") as fh:
-                fh.seek(128)
-                return fh.read(4) == b"DICM"
-        except OSError:
-            return False
+        return has_dicm_magic(p)
     if p.is_dir():
         try:
             entries = [e for e in p.iterdir() if not e.name.startswith(".")]

@@ -32,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _kind(path: Path) -> str:
+    from .dicom import has_dicm_magic
     from .images import count_pages, is_image_file
-    from .volume import _has_dicm_magic, _is_nifti
+    from .volume import _is_nifti
 
     if path.is_dir() or _is_nifti(path):
         return "volume"
@@ -47,7 +48,7 @@ def _kind(path: Path) -> str:
             return "image"
     if is_image_file(path):
         return "image"
-    return "volume" if _has_dicm_magic(path) else "image"
+    return "volume" if has_dicm_magic(path) else "image"
 
 
 def image_info(path: Path, page: int = 0) -> dict[str, Any]:

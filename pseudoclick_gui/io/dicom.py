@@ -84,7 +84,8 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _has_dicm_magic(p: Path) -> bool:
+def has_dicm_magic(p: Path) -> bool:
+    """True when ``p`` has the DICOM preamble magic ``DICM`` at byte 128."""
     try:
         with open(p, "rb") as fh:
             fh.seek(128)
@@ -96,7 +97,7 @@ def _has_dicm_magic(p: Path) -> bool:
 def _looks_dicom(p: Path) -> bool:
     if p.name.startswith(".") or p.suffix.lower() in _NOT_DICOM_SUFFIXES:
         return False
-    return p.suffix.lower() in (".dcm", ".dicom", ".ima") or _has_dicm_magic(p)
+    return p.suffix.lower() in (".dcm", ".dicom", ".ima") or has_dicm_magic(p)
 
 
 def _walk(folder: Path) -> list[Path]:

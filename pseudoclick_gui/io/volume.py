@@ -309,15 +309,6 @@ def _is_nifti(p: Path) -> bool:
     return name.endswith(".nii") or name.endswith(".nii.gz")
 
 
-def _has_dicm_magic(p: Path) -> bool:
-    try:
-        with open(p, "rb") as fh:
-            fh.seek(128)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False
-
-
 _TIFF_SUFFIXES = (".tif", ".tiff")
 _SECTION_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg")
 
@@ -336,7 +327,9 @@ def open_volume(path: str | Path, *, series_uid: str | None = None) -> Volume:
 
             return open_nifti(p)
         suffix = p.suffix.lower()
-        if suffix in (".dcm", ".dicom", ".ima") or _has_dicm_magic(p):
+        from .dicom import has_dicm_magic  # dicom.py imports this module: import at call time
+
+        if suffix in (".dcm", ".dicom", ".ima") or has_dicm_magic(p):
             from .dicom import open_dicom
 
             return open_dicom(p, series_uid=series_uid)
