@@ -390,21 +390,27 @@ def load_image(path: str | Path, *, page: int = 0, max_pixels: int = DEFAULT_MAX
     )
 
 
+def _read_tiff_header(p: Path, read):
+    """Fallback for TIFFs PIL cannot open (e.g. some compressions): ``read(tifffile.TiffFile)``; any other file
+    re-raises the PIL error that brought us here."""
+    if p.suffix.lower() not in _TIFF_SUFFIXES:
+        raise
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(p) as tf:
+            return read(tf)
+    except Exception as exc:
+        raise ImageLoadError(f"{p}: cannot read TIFF ({_first_line(exc)})") from None
+
+
 def count_pages(path: str | Path) -> int:
     """Number of pages (frames) in an image file; 1 for ordinary images."""
     p = _check_file(path)
     try:
         im = _open_pil(p)
     except ImageLoadError:
-        if p.suffix.lower() not in _TIFF_SUFFIXES:
-            raise
-        import tifffile
-
-        try:
-            with tifffile.TiffFile(p) as tf:
-                return len(tf.pages)
-        except Exception as exc:
-            raise ImageLoadError(f"{p}: cannot read TIFF ({_first_line(exc)})") from None
+        return _read_tiff_header(p, lambda tf: len(tf.pages))
     with im:
         try:
             return int(getattr(im, "n_frames", 1) or 1)
@@ -418,18 +424,13 @@ def image_size(path: str | Path) -> tuple[int, int]:
     try:
         im = _open_pil(p)
     except ImageLoadError:
-        if p.suffix.lower() not in _TIFF_SUFFIXES:
-            raise
-        import tifffile
 
-        try:
-            with tifffile.TiffFile(p) as tf:
-                pg = tf.pages[0]
-                w, h = int(pg.imagewidth), int(pg.imagelength)
-                tag = pg.tags.get(274)
-                orientation = int(tag.value) if tag is not None else 1
-        except Exception as exc:
-            raise ImageLoadError(f"{p}: cannot read TIFF ({_first_line(exc)})") from None
+        def header(tf) -> tuple[int, int, int]:
+            pg = tf.pages[0]
+            tag = pg.tags.get(274)
+            return int(pg.imagewidth), int(pg.imagelength), int(tag.value) if tag is not None else 1
+
+        w, h, orientation = _read_tiff_header(p, header)
     else:
         with im:
             w, h = im.size
