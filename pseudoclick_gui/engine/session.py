@@ -353,8 +353,7 @@ class Session:
             prev = self._base_prev if self._base_prev is not None else np.zeros((h, w), np.float32)
             transform = self._transform(prev)
             out = self._run(transform, prev)
-            full = transform.inverse_map(out, h, w)
-            prob, fp, fn = (np.ascontiguousarray(full[..., i]) for i in range(3))
+            prob, fp, fn = transform.inverse_planes(out, h, w)
             ms = (time.perf_counter() - t0) * 1000
             self._last = Prediction(prob, fp, fn, self.threshold, ms, transform.roi,
                                     {"crop_maps": out, "transform": transform})

@@ -62,6 +62,20 @@ class CropTransform:
         return out
 
 
+    def inverse_planes(self, crop_maps: np.ndarray, height: int, width: int) -> list[np.ndarray]:
+        """h x w x c crop maps -> c contiguous full-size planes (0 outside the ROI), with one resize and no
+        full-size temporary: the click path's post-processing on a large photo."""
+        x0, y0, x1, y1 = self.roi
+        back = crop_maps
+        if crop_maps.shape[1] != x1 - x0 or crop_maps.shape[0] != y1 - y0:
+            back = cv2.resize(crop_maps, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        back = back.reshape(y1 - y0, x1 - x0, -1)
+        out = np.zeros((back.shape[2], height, width), dtype=crop_maps.dtype)
+        for i in range(back.shape[2]):
+            out[i, y0:y1, x0:x1] = back[..., i]
+        return list(out)
+
+
 def expand_roi(mask: np.ndarray, positive_points: list[tuple[float, float]], expansion: float = 1.4,
                min_size: int = 200) -> Rect | None:
     """RITM's zoom-in window: bbox of (mask ∪ positive clicks), grown ``expansion``× about its centre, at least

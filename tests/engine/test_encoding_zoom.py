@@ -77,3 +77,14 @@ def test_windowed_disk_maps_equal_the_dense_definition():
     clicks[0, 0] = torch.tensor([-3.0, 2.0, 1.0])  # partly outside the image
     clicks[1, 1] = torch.tensor([69.7, 89.6, -1.0])  # sub-pixel, at the far corner
     assert torch.equal(disk_maps(clicks, 70, 90), dense(clicks, 70, 90))
+
+
+def test_inverse_planes_match_inverse_map_per_channel():
+    t = CropTransform.fit((100, 50, 300, 150), 400)
+    crop = np.random.default_rng(0).random((200, 400, 3)).astype(np.float32)
+    planes = t.inverse_planes(crop, 300, 400)
+    full = t.inverse_map(crop, 300, 400)
+    assert len(planes) == 3
+    for i, p in enumerate(planes):
+        assert p.flags.c_contiguous and p.shape == (300, 400)
+        np.testing.assert_array_equal(p, full[..., i])
