@@ -40,6 +40,9 @@ def largest_error_click(
     min_area: int = 20,
     blocked: np.ndarray | None = None,
     rank: str = "area",
+    signs: str = "both",
+    seg: np.ndarray | None = None,
+    fn_reach: float | None = None,
 ) -> ErrorRegionClick | None:
     """Propose one click from error probability maps ``fp`` and ``fn`` (H x W float in [0, 1]).
 
@@ -48,13 +51,25 @@ def largest_error_click(
     ``rank``: ``"area"`` (the paper: the largest region wins) or ``"depth"`` (the region whose most interior
     point lies deepest wins — thin bands along the object's boundary, where a click is easily wrong, lose
     against compact blobs; this mirrors how the standard robot user chooses). Ties keep the larger area.
+    ``signs``: which maps may propose — ``"both"`` (the paper), ``"negative"`` (FP only) or ``"positive"``
+    (FN only); a checkpoint whose error head is unreliable for one sign switches that sign off.
+    ``fn_reach`` with ``seg`` (the mask's probability on the same grid): FN pixels farther than ``fn_reach``
+    pixels from the mask (``seg >= 0.5``) are ignored, so positive proposals grow the object instead of
+    jumping to other objects.
     Returns None when no region reaches ``min_area``.
     """
+    if signs not in ("both", "negative", "positive"):
+        raise ValueError(f"signs must be 'both', 'negative' or 'positive', not {signs!r}")
+    maps = [(False, fp)] if signs == "negative" else [(True, fn)] if signs == "positive" else [(False, fp), (True, fn)]
     candidates = []
-    for positive, prob in ((False, fp), (True, fn)):
+    for positive, prob in maps:
         binary = (prob >= threshold).astype(np.uint8)
         if blocked is not None:
             binary[blocked] = 0
+        if positive and fn_reach is not None and seg is not None:
+            mask = (seg >= 0.5).astype(np.uint8)
+            if mask.any():
+                binary[cv2.distanceTransform(1 - mask, cv2.DIST_L2, 3) > fn_reach] = 0
         if not binary.any():
             continue
         n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)

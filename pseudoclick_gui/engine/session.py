@@ -70,7 +70,7 @@ class Session:
     def __init__(self, model: PseudoClickNet, device: str | torch.device | None = None, *, zoom_in: bool = True,
                  zoom_side: int = 400, max_side: int = 480, flip: bool = False, threshold: float = 0.5,
                  min_region: int = 20, error_threshold: float | None = None, proposal_rank: str | None = None,
-                 meta: dict | None = None):
+                 proposal_signs: str | None = None, fn_reach: float | None = None, meta: dict | None = None):
         """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
         The paper uses 0.5; a checkpoint may carry a calibrated value in its metadata
         (``meta["error_threshold"]``), used when this argument is None."""
@@ -93,6 +93,13 @@ class Session:
         # which error region a proposal comes from: "area" (the paper) or "depth" (see pseudo.py); a checkpoint
         # may carry the rule it was calibrated with
         self.proposal_rank = proposal_rank or str(self.meta.get("proposal_rank", "area"))
+        # which error maps may propose ("both", "negative", "positive") and how far (fraction of the network
+        # grid's long side) from the mask a positive proposal may lie; a checkpoint carries what its error head
+        # was measured to do reliably (models/MODEL.md)
+        self.proposal_signs = proposal_signs or str(self.meta.get("proposal_signs", "both"))
+        if fn_reach is None and self.meta.get("fn_reach") is not None:
+            fn_reach = float(self.meta["fn_reach"])
+        self.fn_reach = fn_reach
         self._lock = threading.RLock()
         self._image: np.ndarray | None = None
         self.reset()
@@ -127,7 +134,8 @@ class Session:
             other = Session(self.model, self.device, zoom_in=self.zoom_in, zoom_side=self.zoom_side,
                             max_side=self.max_side, flip=self.flip, threshold=self.threshold,
                             min_region=self.min_region, error_threshold=self.error_threshold,
-                            proposal_rank=self.proposal_rank, meta=self.meta)
+                            proposal_rank=self.proposal_rank, proposal_signs=self.proposal_signs,
+                            fn_reach=self.fn_reach, meta=self.meta)
             other._image = self._image
             return other
 
@@ -246,8 +254,9 @@ class Session:
             scale_y = t.out_h / (t.roi[3] - t.roi[1])
             min_area = max(4, int(round(self.min_region * scale_x * scale_y)))
             blocked = self._blocked_mask(t)
+            reach = None if self.fn_reach is None else self.fn_reach * max(maps.shape[:2])
             c = largest_error_click(maps[..., 1], maps[..., 2], self.error_threshold, min_area, blocked,
-                                    self.proposal_rank)
+                                    self.proposal_rank, self.proposal_signs, maps[..., 0], reach)
             if c is None:
                 return None
             x = (c.col + 0.5) / scale_x - 0.5 + t.roi[0]

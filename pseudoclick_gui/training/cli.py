@@ -28,6 +28,7 @@ RECIPE = [
     ("pseudo_prob", float, "probability that the final pass gets a pseudo click (default 0.5)"),
     ("oracle_prob", float, "share of those pseudo clicks taken from the true error maps (default 0.3)"),
     ("pseudo_threshold", float, "FP/FN threshold for the model's own pseudo clicks in training (default 0.4)"),
+    ("pseudo_signs", str, "which of the model's own error maps give it pseudo clicks: both, negative or positive (default both)"),
     ("zoom_prob", float, "object-centred crop probability (default 0.6)"),
     ("paste_prob", float, "copy-paste augmentation probability (default 0.2)"),
     ("grey_prob", float, "grey conversion probability (default 0.15)"),

@@ -46,14 +46,14 @@ def add_error_clicks(clicks: torch.Tensor, gt: torch.Tensor, prob: torch.Tensor,
     return torch.cat([clicks, new], 1)
 
 
-def own_pseudo_clicks(err_prob: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+def own_pseudo_clicks(err_prob: torch.Tensor, threshold: float = 0.5, signs: str = "both") -> torch.Tensor:
     """Pseudo click per sample from the model's own error maps (N x 2 x H x W, FP then FN) -> N x 1 x 3,
-    with the same rule (and error threshold) as ``Session.propose_pseudo_click``."""
+    with the same rule (error threshold, signs) as ``Session.propose_pseudo_click``."""
     n = err_prob.shape[0]
     out = torch.zeros(n, 1, 3)
     e = err_prob.numpy()
     for i in range(n):
-        c = largest_error_click(e[i, 0], e[i, 1], threshold)
+        c = largest_error_click(e[i, 0], e[i, 1], threshold, signs=signs)
         if c is not None:
             out[i, 0] = torch.tensor([c.row, c.col, 1.0 if c.positive else -1.0])
     return out

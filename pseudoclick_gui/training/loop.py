@@ -60,6 +60,7 @@ class TrainConfig:
     max_iter: int = 3
     iter_pseudo_prob: float = 0.6
     pseudo_threshold: float = 0.4
+    pseudo_signs: str = "both"  # which of its own error maps may give the model pseudo clicks (as at inference)
     pseudo_prob: float = 0.5
     oracle_prob: float = 0.3
     zoom_prob: float = 0.6
@@ -70,6 +71,10 @@ class TrainConfig:
     eval_samples: int = 20
     init: str | None = None  # engine checkpoint to start from (instead of ImageNet weights)
     net: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.pseudo_signs not in ("both", "negative", "positive"):
+            raise ValueError(f"pseudo_signs must be both, negative or positive, not {self.pseudo_signs!r}")
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -191,7 +196,7 @@ class Trainer:
         from ..evaluation.noc import evaluate_sample, summarize
 
         session = Session(self.model, "cpu" if self.device.type == "cpu" else self.device,
-                          error_threshold=cfg.pseudo_threshold)
+                          error_threshold=cfg.pseudo_threshold, proposal_signs=cfg.pseudo_signs)
         samples = find_samples(Path(cfg.eval_data))[: cfg.eval_samples]
         row = {"step": self.step, "train_hours": round(self.train_seconds * self.world / 3600, 4)}
         for mode in ("human", "pseudo"):
@@ -241,7 +246,7 @@ class Trainer:
                 out = self.forward(plain, image, prev, clicks, pseudo)
                 prob = torch.sigmoid(out["seg"])
                 if self.prng.random() < cfg.iter_pseudo_prob:
-                    pseudo = torch.cat([pseudo, own_pseudo_clicks(torch.sigmoid(out["err"]), cfg.pseudo_threshold)], 1)
+                    pseudo = torch.cat([pseudo, own_pseudo_clicks(torch.sigmoid(out["err"]), cfg.pseudo_threshold, cfg.pseudo_signs)], 1)
                     prob = torch.sigmoid(self.forward(plain, image, prev, clicks, pseudo)["seg"])
                 prev = prob
                 clicks = add_error_clicks(clicks, gt, prob, self.nrng)
@@ -250,7 +255,7 @@ class Trainer:
                 if self.prng.random() < cfg.oracle_prob:
                     new = oracle_pseudo_clicks(gt, torch.sigmoid(out["seg"]))
                 else:
-                    new = own_pseudo_clicks(torch.sigmoid(out["err"]), cfg.pseudo_threshold)
+                    new = own_pseudo_clicks(torch.sigmoid(out["err"]), cfg.pseudo_threshold, cfg.pseudo_signs)
                 pseudo = torch.cat([pseudo, new], 1)
         out = self.forward(self.net, image, prev, clicks, pseudo)
         seg, err = out["seg"], out["err"]

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from pseudoclick_gui.engine.pseudo import interior_point, largest_error_click
 
@@ -77,3 +78,30 @@ def test_depth_rank_prefers_a_compact_blob_over_a_larger_thin_band():
     assert not largest_error_click(fp, fn).positive  # by area the band wins
     c = largest_error_click(fp, fn, rank="depth")
     assert c.positive and 60 <= c.row < 72 and 60 <= c.col < 72
+
+
+def test_signs_switch_one_error_map_off():
+    fp = np.zeros((100, 100), np.float32)
+    fn = np.zeros((100, 100), np.float32)
+    fp[10:20, 10:20] = 0.9  # small FP blob
+    fn[50:80, 50:80] = 0.8  # large FN blob: wins with both maps
+    assert largest_error_click(fp, fn).positive
+    c = largest_error_click(fp, fn, signs="negative")
+    assert c is not None and not c.positive and 10 <= c.row < 20
+    assert largest_error_click(fp, np.zeros_like(fn), signs="positive") is None
+    with pytest.raises(ValueError):
+        largest_error_click(fp, fn, signs="neither")
+
+
+def test_fn_reach_keeps_positive_proposals_next_to_the_mask():
+    seg = np.zeros((100, 100), np.float32)
+    seg[40:60, 40:60] = 0.9  # the current mask
+    fp = np.zeros_like(seg)
+    fn = np.zeros_like(seg)
+    fn[0:30, 70:100] = 0.9  # a far blob (another object), 900 px
+    fn[40:60, 60:66] = 0.9  # a strip along the mask's right edge, 120 px
+    far = largest_error_click(fp, fn)
+    assert far.positive and far.row < 30
+    near = largest_error_click(fp, fn, seg=seg, fn_reach=8.0)
+    assert near.positive and 40 <= near.row < 60 and 60 <= near.col < 66
+    assert largest_error_click(fp, fn, seg=seg, fn_reach=8.0, signs="negative") is None

@@ -161,3 +161,33 @@ def test_pseudo_click_pass_keeps_the_view_of_its_step(session):
     r3 = session.predict()
     session.accept_pseudo_click(Click(310.0, 190.0, False, "pseudo", 0.6))
     assert session.predict().roi == r3.roi  # the pseudo pass reuses its step's zoom-in window
+
+
+def test_proposal_policy_comes_from_the_checkpoint_and_is_applied(tmp_path, monkeypatch):
+    from pseudoclick_gui.engine.checkpoint import save_checkpoint
+    from pseudoclick_gui.engine.network import PseudoClickNet
+    from pseudoclick_gui.engine.types import Prediction
+    from pseudoclick_gui.engine.zoom import CropTransform
+
+    save_checkpoint(PseudoClickNet(), tmp_path / "m.pt", meta={"proposal_signs": "negative", "fn_reach": 0.1})
+    s = Session.from_checkpoint(tmp_path / "m.pt", device="cpu")
+    assert (s.proposal_signs, s.fn_reach) == ("negative", 0.1)
+    assert (s.spawn().proposal_signs, s.spawn().fn_reach) == ("negative", 0.1)
+    assert Session.from_checkpoint(tmp_path / "m.pt", device="cpu", proposal_signs="both").proposal_signs == "both"
+
+    s.set_image(_image(100, 100))
+    s.add_click(42, 42, True)  # proposals never land within a disk radius of a click
+    maps = np.zeros((100, 100, 3), np.float32)
+    maps[40:60, 40:60, 0] = 0.9  # mask
+    maps[48:58, 48:58, 1] = 0.8  # FP blob inside it, 100 px
+    maps[0:30, 70:100, 2] = 0.8  # far FN blob, 900 px
+    z = np.zeros((100, 100), np.float32)
+    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
+                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
+    monkeypatch.setattr(s, "predict", lambda: fake)
+    assert not s.propose_pseudo_click().positive  # FP only
+    s.proposal_signs = "both"
+    assert not s.propose_pseudo_click().positive  # the FN blob lies > 0.1 x 100 px from the mask: out of reach
+    s.fn_reach = None
+    c = s.propose_pseudo_click()
+    assert c.positive and c.y < 30 and c.x >= 70

@@ -160,3 +160,19 @@ def test_ship_averages_checkpoints_and_writes_metadata(tmp_path):
     k = "seg_head.out.weight"
     expected = (a.state_dict()[k].half().float() + b.state_dict()[k].half().float()) / 2
     assert torch.allclose(model.state_dict()[k], expected, atol=2e-3)
+
+
+def test_own_pseudo_clicks_follow_the_inference_rule_and_its_signs():
+    from pseudoclick_gui.training.clicks import own_pseudo_clicks
+    from pseudoclick_gui.training.loop import TrainConfig
+
+    err = torch.zeros(2, 2, 40, 40)
+    err[0, 0, 5:10, 5:10] = 0.9  # sample 0: a small FP blob ...
+    err[0, 1, 20:35, 20:35] = 0.9  # ... and a large FN blob
+    both = own_pseudo_clicks(err, 0.5)
+    assert both[0, 0, 2] == 1.0 and 20 <= both[0, 0, 0] < 35  # the FN blob: positive
+    assert both[1, 0].abs().sum() == 0  # sample 1 has no error region: an empty (padding) click
+    neg = own_pseudo_clicks(err, 0.5, "negative")
+    assert neg[0, 0, 2] == -1.0 and 5 <= neg[0, 0, 0] < 10
+    with pytest.raises(ValueError):
+        TrainConfig(data=[], out="x", pseudo_signs="all")
