@@ -70,7 +70,8 @@ class Session:
     def __init__(self, model: PseudoClickNet, device: str | torch.device | None = None, *, zoom_in: bool = True,
                  zoom_side: int = 400, max_side: int = 480, flip: bool = False, threshold: float = 0.5,
                  min_region: int = 20, error_threshold: float | None = None, proposal_rank: str | None = None,
-                 proposal_signs: str | None = None, fn_reach: float | None = None, meta: dict | None = None):
+                 proposal_signs: str | None = None, fn_reach: float | None = None,
+                 proposal_min_fraction: float | None = None, meta: dict | None = None):
         """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
         The paper uses 0.5; a checkpoint may carry a calibrated value in its metadata
         (``meta["error_threshold"]``), used when this argument is None."""
@@ -100,6 +101,10 @@ class Session:
         if fn_reach is None and self.meta.get("fn_reach") is not None:
             fn_reach = float(self.meta["fn_reach"])
         self.fn_reach = fn_reach
+        # an error region smaller than this fraction of the current mask is not worth a proposal
+        if proposal_min_fraction is None:
+            proposal_min_fraction = float(self.meta.get("proposal_min_fraction", 0.0))
+        self.proposal_min_fraction = proposal_min_fraction
         self._lock = threading.RLock()
         self._image: np.ndarray | None = None
         self.reset()
@@ -135,7 +140,8 @@ class Session:
                             max_side=self.max_side, flip=self.flip, threshold=self.threshold,
                             min_region=self.min_region, error_threshold=self.error_threshold,
                             proposal_rank=self.proposal_rank, proposal_signs=self.proposal_signs,
-                            fn_reach=self.fn_reach, meta=self.meta)
+                            fn_reach=self.fn_reach, proposal_min_fraction=self.proposal_min_fraction,
+                            meta=self.meta)
             other._image = self._image
             return other
 
@@ -253,6 +259,8 @@ class Session:
             scale_x = t.out_w / (t.roi[2] - t.roi[0])
             scale_y = t.out_h / (t.roi[3] - t.roi[1])
             min_area = max(4, int(round(self.min_region * scale_x * scale_y)))
+            if self.proposal_min_fraction > 0:
+                min_area = max(min_area, int(np.ceil(self.proposal_min_fraction * np.count_nonzero(maps[..., 0] >= 0.5))))
             blocked = self._blocked_mask(t)
             reach = None if self.fn_reach is None else self.fn_reach * max(maps.shape[:2])
             c = largest_error_click(maps[..., 1], maps[..., 2], self.error_threshold, min_area, blocked,

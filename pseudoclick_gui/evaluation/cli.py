@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proposal-rank", choices=["area", "depth"], help="which error region a proposal comes from (default: the checkpoint's, else area)")
     p.add_argument("--proposal-signs", choices=["both", "negative", "positive"], help="which error maps may propose (default: the checkpoint's, else both)")
     p.add_argument("--fn-reach", type=float, help="positive proposals only this far from the mask, as a fraction of the network grid's long side (default: the checkpoint's, else unlimited)")
+    p.add_argument("--proposal-min-fraction", type=float, help="no proposal for an error region smaller than this fraction of the mask (default: the checkpoint's, else 0)")
     p.add_argument("--error-threshold", type=float, help="FP/FN threshold for proposals (default: the checkpoint's, else 0.5)")
     p.add_argument("--quiet", action="store_true")
 
@@ -45,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if bad:
         raise PseudoClickError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
     kw = {"zoom_in": not args.no_zoom, "flip": args.flip, "error_threshold": args.error_threshold,
-          "proposal_rank": args.proposal_rank, "proposal_signs": args.proposal_signs, "fn_reach": args.fn_reach}
+          "proposal_rank": args.proposal_rank, "proposal_signs": args.proposal_signs, "fn_reach": args.fn_reach,
+          "proposal_min_fraction": args.proposal_min_fraction}
     session = Session.from_checkpoint(args.checkpoint, **kw) if args.checkpoint else Session.from_default_checkpoint(**kw)
     samples = find_samples(Path(args.dataset), args.modality)
     if args.subsample and args.subsample < len(samples):
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
                "max_clicks": args.max_clicks, "zoom_in": not args.no_zoom, "flip": args.flip,
                "error_threshold": session.error_threshold, "proposal_rank": session.proposal_rank,
                "proposal_signs": session.proposal_signs, "fn_reach": session.fn_reach,
+               "proposal_min_fraction": session.proposal_min_fraction,
                "device": session.device_name, "summary": summary}
     write_json(out / "summary.json", payload)
     write_csv(out / "samples.csv", results, args.max_clicks)

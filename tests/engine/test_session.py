@@ -191,3 +191,8 @@ def test_proposal_policy_comes_from_the_checkpoint_and_is_applied(tmp_path, monk
     s.fn_reach = None
     c = s.propose_pseudo_click()
     assert c.positive and c.y < 30 and c.x >= 70
+    s.proposal_signs = "negative"
+    s.proposal_min_fraction = 0.2  # the FP blob is 100 px, the mask 400 px: 25 %
+    assert s.propose_pseudo_click() is not None
+    s.proposal_min_fraction = 0.3
+    assert s.propose_pseudo_click() is None
