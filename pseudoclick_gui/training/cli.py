@@ -49,6 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, help="data-loading worker processes")
     p.add_argument("--threads", type=int, default=2, help="torch threads per process")
     p.add_argument("--eval-data", default="../shared/data/grabcut", help="set for the periodic quick evaluation")
+    p.add_argument("--eval-grey", default="../shared/data/isbi2012_em", help="grey cross-domain set whose mIoU@3 the quick evaluation also reports")
     p.add_argument("--eval-minutes", type=float, default=20.0)
     p.add_argument("--eval-samples", type=int, default=20)
 
@@ -62,6 +63,6 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         data=args.data or DEFAULT_DATA, out=args.out, max_steps=args.max_steps, minutes=args.minutes,
         checkpoint_minutes=args.checkpoint_minutes, workers=args.workers, threads=args.threads, init=args.init,
-        eval_data=args.eval_data, eval_minutes=args.eval_minutes, eval_samples=args.eval_samples, **given,
+        eval_data=args.eval_data, eval_grey=args.eval_grey, eval_minutes=args.eval_minutes, eval_samples=args.eval_samples, **given,
     )
     return Trainer(cfg, resume=args.resume, overrides=set(given)).run()

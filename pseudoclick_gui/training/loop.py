@@ -67,6 +67,7 @@ class TrainConfig:
     grey_prob: float = 0.15
     paste_prob: float = 0.2
     eval_data: str | None = None  # a 2-D set for the periodic quick evaluation (rank 0)
+    eval_grey: str | None = None  # a grey cross-domain set: mIoU@3 of human clicks in the same evaluation
     eval_minutes: float = 20.0
     eval_samples: int = 20
     init: str | None = None  # engine checkpoint to start from (instead of ImageNet weights)
@@ -75,6 +76,28 @@ class TrainConfig:
     def __post_init__(self):
         if self.pseudo_signs not in ("both", "negative", "positive"):
             raise ValueError(f"pseudo_signs must be both, negative or positive, not {self.pseudo_signs!r}")
+
+
+def _append_row(path: Path, row: dict) -> None:
+    """Append ``row`` to a CSV file; when it brings new columns, the file is rewritten (atomically) with the
+    wider header, older rows keeping empty cells there."""
+    old: list[str] = []
+    rows: list[dict] = []
+    if path.exists():
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            old = list(reader.fieldnames or [])
+            rows = list(reader)
+    if old and set(row) <= set(old):
+        with open(path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=old).writerow(row)
+        return
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=old + [k for k in row if k not in old])
+        w.writeheader()
+        w.writerows(rows + [row])
+    os.replace(tmp, path)
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -125,7 +148,7 @@ class Trainer:
             saved["lambdas"] = tuple(saved["lambdas"])
             saved = {k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__}
             # keep the saved recipe; allow the stopping criteria and output to change on resume
-            for k in ("max_steps", "minutes", "out", "workers", "threads", "checkpoint_minutes", "eval_data",
+            for k in ("max_steps", "minutes", "out", "workers", "threads", "checkpoint_minutes", "eval_data", "eval_grey",
                       "eval_minutes", "eval_samples", *overrides):
                 saved[k] = getattr(cfg, k)
             self.cfg = cfg = TrainConfig(**saved)
@@ -187,7 +210,9 @@ class Trainer:
 
     def quick_eval(self) -> dict | None:
         """NoC@85/90 (human clicks, and with accepted pseudo clicks) on the first ``eval_samples`` of
-        ``eval_data``; appended to ``OUT/eval.csv``. Rank 0 only."""
+        ``eval_data``, and mIoU@3 of human clicks on ``eval_samples`` random objects of ``eval_grey`` (grey
+        images far from the training data: the behaviour that can collapse while natural images improve);
+        appended to ``OUT/eval.csv``. Rank 0 only."""
         cfg = self.cfg
         if self.rank != 0 or not cfg.eval_data or not Path(cfg.eval_data).is_dir():
             return None
@@ -206,14 +231,13 @@ class Trainer:
             row[f"{mode}_noc90"] = round(summ["NoC@90"], 3)
             if mode == "pseudo":
                 row["pseudo_precision"] = summ.get("pseudo_precision", 0.0)
+        if cfg.eval_grey and Path(cfg.eval_grey).is_dir():
+            grey = find_samples(Path(cfg.eval_grey))
+            random.Random(0).shuffle(grey)
+            res = [evaluate_sample(session, *s.load(), "human", 3, name=s.name) for s in grey[: cfg.eval_samples]]
+            row["grey_miou3"] = summarize(res, 3)["mIoU@3"]
         self.out.mkdir(parents=True, exist_ok=True)
-        path = self.out / "eval.csv"
-        new = not path.exists()
-        with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        _append_row(self.out / "eval.csv", row)
         return row
 
     def _on_signal(self, signum, frame) -> None:

@@ -145,6 +145,24 @@ def test_quick_eval_writes_a_learning_curve_row(tiny_dataset, tmp_path):
     assert (tmp_path / "q" / "eval.csv").read_text().startswith("step,")
 
 
+def test_quick_eval_reports_the_grey_set_and_widens_an_older_log(tiny_dataset, tmp_path):
+    import csv
+
+    out = tmp_path / "g"
+    out.mkdir()
+    (out / "eval.csv").write_text("step,train_hours,human_noc85\n7,0.1,3.5\n")  # a log from before the column
+    t = Trainer(_cfg(tiny_dataset, out, eval_data=str(tiny_dataset), eval_grey=str(tiny_dataset), eval_samples=2))
+    row = t.quick_eval()
+    assert 0.0 <= row["grey_miou3"] <= 1.0
+    with open(out / "eval.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["step"] for r in rows] == ["7", "0"]
+    assert rows[0]["grey_miou3"] == "" and float(rows[1]["grey_miou3"]) == row["grey_miou3"]
+    assert rows[1]["human_noc90"] != ""
+    t.quick_eval()  # same columns now: a plain append
+    assert (out / "eval.csv").read_text().count("\n") == 4
+
+
 def test_ship_averages_checkpoints_and_writes_metadata(tmp_path):
     from pseudoclick_gui.engine.checkpoint import save_checkpoint
     from pseudoclick_gui.engine.network import PseudoClickNet
