@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+SIGNS = ("both", "negative", "positive")  # which error maps may propose
+
 
 @dataclass(frozen=True)
 class ErrorRegionClick:
@@ -58,8 +60,8 @@ def largest_error_click(
     jumping to other objects.
     Returns None when no region reaches ``min_area``.
     """
-    if signs not in ("both", "negative", "positive"):
-        raise ValueError(f"signs must be 'both', 'negative' or 'positive', not {signs!r}")
+    if signs not in SIGNS:
+        raise ValueError(f"signs must be one of {SIGNS}, not {signs!r}")
     maps = [(False, fp)] if signs == "negative" else [(True, fn)] if signs == "positive" else [(False, fp), (True, fn)]
     candidates = []
     for positive, prob in maps:

@@ -66,6 +66,11 @@ class _Step:
     last_valid: bool  # whether ``last`` was up to date with the clicks before this step
 
 
+# proposal settings and the paper's values (threshold 0.5, largest region over both maps, no extra limits)
+PROPOSAL_DEFAULTS = {"error_threshold": 0.5, "proposal_rank": "area", "proposal_signs": "both", "fn_reach": None,
+                     "proposal_min_fraction": 0.0}
+
+
 class Session:
     def __init__(self, model: PseudoClickNet, device: str | torch.device | None = None, *, zoom_in: bool = True,
                  zoom_side: int = 400, max_side: int = 480, flip: bool = False, threshold: float = 0.5,
@@ -88,23 +93,13 @@ class Session:
         self.threshold = threshold
         self.min_region = min_region
         self.meta = dict(meta or {})
-        if error_threshold is None:
-            error_threshold = float(self.meta.get("error_threshold", 0.5))
-        self.error_threshold = error_threshold
-        # which error region a proposal comes from: "area" (the paper) or "depth" (see pseudo.py); a checkpoint
-        # may carry the rule it was calibrated with
-        self.proposal_rank = proposal_rank or str(self.meta.get("proposal_rank", "area"))
-        # which error maps may propose ("both", "negative", "positive") and how far (fraction of the network
-        # grid's long side) from the mask a positive proposal may lie; a checkpoint carries what its error head
-        # was measured to do reliably (models/MODEL.md)
-        self.proposal_signs = proposal_signs or str(self.meta.get("proposal_signs", "both"))
-        if fn_reach is None and self.meta.get("fn_reach") is not None:
-            fn_reach = float(self.meta["fn_reach"])
-        self.fn_reach = fn_reach
-        # an error region smaller than this fraction of the current mask is not worth a proposal
-        if proposal_min_fraction is None:
-            proposal_min_fraction = float(self.meta.get("proposal_min_fraction", 0.0))
-        self.proposal_min_fraction = proposal_min_fraction
+        # the proposal rule: the argument, else the checkpoint's metadata (what its error head was measured to do
+        # reliably, models/MODEL.md), else the paper's rule; see engine/pseudo.py for each setting
+        given = {"error_threshold": error_threshold, "proposal_rank": proposal_rank, "proposal_signs": proposal_signs,
+                 "fn_reach": fn_reach, "proposal_min_fraction": proposal_min_fraction}
+        for key, default in PROPOSAL_DEFAULTS.items():
+            value = given[key] if given[key] is not None else self.meta.get(key, default)
+            setattr(self, key, value if value is None or isinstance(default, str) else float(value))
         self._lock = threading.RLock()
         self._image: np.ndarray | None = None
         self.reset()
@@ -138,10 +133,8 @@ class Session:
         with self._lock:
             other = Session(self.model, self.device, zoom_in=self.zoom_in, zoom_side=self.zoom_side,
                             max_side=self.max_side, flip=self.flip, threshold=self.threshold,
-                            min_region=self.min_region, error_threshold=self.error_threshold,
-                            proposal_rank=self.proposal_rank, proposal_signs=self.proposal_signs,
-                            fn_reach=self.fn_reach, proposal_min_fraction=self.proposal_min_fraction,
-                            meta=self.meta)
+                            min_region=self.min_region, meta=self.meta,
+                            **{k: getattr(self, k) for k in PROPOSAL_DEFAULTS})
             other._image = self._image
             return other
 

@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader
 from ..engine.checkpoint import save_checkpoint
 from ..engine.encoding import disk_maps
 from ..engine.network import NetConfig, PseudoClickNet
+from ..engine.pseudo import SIGNS
 from .clicks import add_error_clicks, oracle_pseudo_clicks, own_pseudo_clicks
 from .data import ClickSegStream, CropConfig, DatasetSpec
 from .losses import normalized_focal_loss
@@ -74,8 +75,8 @@ class TrainConfig:
     net: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.pseudo_signs not in ("both", "negative", "positive"):
-            raise ValueError(f"pseudo_signs must be both, negative or positive, not {self.pseudo_signs!r}")
+        if self.pseudo_signs not in SIGNS:
+            raise ValueError(f"pseudo_signs must be one of {SIGNS}, not {self.pseudo_signs!r}")
 
 
 def _append_row(path: Path, row: dict) -> None:
