@@ -13,7 +13,7 @@ from ..errors import PseudoClickError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="folder with images/, masks/ and optional ignore/")
     p.add_argument("--checkpoint", help="checkpoint to evaluate (default: the shipped model)")
-    p.add_argument("--modes", default="human,pseudo,postproc", help="comma list of human, pseudo, postproc")
+    p.add_argument("--modes", default="human,pseudo,postproc", help="comma list of human, pseudo, postproc, oracle (pseudo clicks from the true error maps: a diagnostic ceiling)")
     p.add_argument("--max-clicks", type=int, default=20)
     p.add_argument("--limit", type=int, help="evaluate only the first N samples")
     p.add_argument("--subsample", type=int, help="evaluate N samples drawn at random (seed 0) from the set")

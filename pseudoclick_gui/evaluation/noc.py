@@ -5,6 +5,9 @@ Modes:
 * ``pseudo``   — after each human click, the network's proposal is accepted and the step is re-run with it;
                  pseudo clicks are free (not counted in NoC).
 * ``postproc`` — human clicks only, each prediction refined with the error maps (``refine_with_error_maps``).
+* ``oracle``   — as ``pseudo``, but the pseudo click comes from the TRUE error maps (the paper's rule: largest
+                 region over FP and FN, at its most interior point): what a perfect error head would give,
+                 the ceiling for ``pseudo`` with this segmentation network. A diagnostic, not a user mode.
 
 The predictor is anything with the ``Session`` interface (set_image, add_click, predict,
 propose_pseudo_click, accept_pseudo_click, refine_with_error_maps).
@@ -17,9 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine.pseudo import largest_error_click
+from ..engine.types import Click
 from .clicker import RobotClicker, iou
 
-MODES = ("human", "pseudo", "postproc")
+MODES = ("human", "pseudo", "postproc", "oracle")
 THRESHOLDS = (0.85, 0.90, 0.95)
 
 
@@ -61,8 +66,8 @@ def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.nda
         predictor.add_click(click.x, click.y, click.positive)
         p = predictor.predict()
         res.n_clicks += 1
-        if mode == "pseudo":
-            proposal = predictor.propose_pseudo_click()
+        if mode in ("pseudo", "oracle"):
+            proposal = predictor.propose_pseudo_click() if mode == "pseudo" else _oracle_click(p.probability > pred_threshold, gt, ignore)
             if proposal is not None:
                 before = iou(p.probability > pred_threshold, gt, ignore)
                 res.proposals += 1
@@ -78,6 +83,15 @@ def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.nda
             break
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _oracle_click(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None, min_area: int = 20) -> Click | None:
+    valid = np.ones_like(pred) if ignore is None else ~ignore
+    obj = gt.astype(bool)
+    fp = (valid & pred & ~obj).astype(np.float32)
+    fn = (valid & ~pred & obj).astype(np.float32)
+    c = largest_error_click(fp, fn, 0.5, min_area)
+    return None if c is None else Click(float(c.col), float(c.row), c.positive, "pseudo", 1.0, c.area)
 
 
 def _lands_in_error(click, pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None) -> bool:

@@ -46,14 +46,19 @@ def add_error_clicks(clicks: torch.Tensor, gt: torch.Tensor, prob: torch.Tensor,
     return torch.cat([clicks, new], 1)
 
 
-def own_pseudo_clicks(err_prob: torch.Tensor, threshold: float = 0.5, signs: str = "both") -> torch.Tensor:
+def own_pseudo_clicks(err_prob: torch.Tensor, threshold: float = 0.5, signs: str = "both", rank: str = "area",
+                      min_fraction: float = 0.0, seg_prob: torch.Tensor | None = None) -> torch.Tensor:
     """Pseudo click per sample from the model's own error maps (N x 2 x H x W, FP then FN) -> N x 1 x 3,
-    with the same rule (error threshold, signs) as ``Session.propose_pseudo_click``."""
+    with the same rule as ``Session.propose_pseudo_click``: error threshold, signs, region ranking, and no
+    region smaller than ``min_fraction`` of the mask (``seg_prob`` N x 1 x H x W; 20 px at least)."""
     n = err_prob.shape[0]
     out = torch.zeros(n, 1, 3)
     e = err_prob.numpy()
     for i in range(n):
-        c = largest_error_click(e[i, 0], e[i, 1], threshold, signs=signs)
+        min_area = 20
+        if min_fraction > 0 and seg_prob is not None:
+            min_area = max(min_area, int(np.ceil(min_fraction * int((seg_prob[i, 0] >= 0.5).sum()))))
+        c = largest_error_click(e[i, 0], e[i, 1], threshold, min_area, rank=rank, signs=signs)
         if c is not None:
             out[i, 0] = torch.tensor([c.row, c.col, 1.0 if c.positive else -1.0])
     return out

@@ -9,7 +9,14 @@ One step (FACTS §1 and §5, plus what PseudoClick needs):
    the model's own error maps (sometimes right, sometimes wrong) or, with probability ``oracle_prob``, from
    the true error maps, and the final pass sees it; otherwise the final pass has no pseudo click, which is
    exactly the pass whose error maps make proposals at inference;
-4. loss: NFL on mask, FP and FN, with FP/FN targets from the final pass's own (detached) prediction.
+4. loss: NFL on mask, FP and FN, with FP/FN targets from the final pass's own (detached) prediction
+   (``err_loss="bce"``: plain binary cross-entropy on FP and FN instead, whose probabilities stay calibrated,
+   so that "error probability >= 0.5" means what the proposal rule assumes; NFL compresses them).
+
+``trainable="pseudo"`` trains only the pseudo-click encoder and the error head, every other weight and
+BatchNorm statistic frozen: the human-click segmentation stays what it was (the grey and medical behaviour with
+it), and the run spends its steps on what pseudo clicks need — an error head whose proposals are right, and a
+network that listens to pseudo clicks as much as they deserve.
 
 Checkpoints: ``OUT/last.pt`` (everything needed to resume exactly: model, optimizer, step, RNG states, config)
 every ``checkpoint_minutes`` and on SIGINT/SIGTERM; ``OUT/model_stepNNNNNN.pt`` (fp16 engine checkpoint) at
@@ -62,6 +69,10 @@ class TrainConfig:
     iter_pseudo_prob: float = 0.6
     pseudo_threshold: float = 0.4
     pseudo_signs: str = "both"  # which of its own error maps may give the model pseudo clicks (as at inference)
+    pseudo_rank: str = "area"  # how its own proposals pick a region (as ``Session.proposal_rank``)
+    pseudo_min_fraction: float = 0.0  # no own proposal from a region smaller than this fraction of the mask
+    trainable: str = "all"  # "all", or "pseudo": only the pseudo-click encoder and the error head learn
+    err_loss: str = "nfl"  # loss of the FP/FN heads: "nfl" or "bce"
     pseudo_prob: float = 0.5
     oracle_prob: float = 0.3
     zoom_prob: float = 0.6
@@ -77,6 +88,40 @@ class TrainConfig:
     def __post_init__(self):
         if self.pseudo_signs not in SIGNS:
             raise ValueError(f"pseudo_signs must be one of {SIGNS}, not {self.pseudo_signs!r}")
+        if self.pseudo_rank not in RANKS:
+            raise ValueError(f"pseudo_rank must be one of {RANKS}, not {self.pseudo_rank!r}")
+        if self.trainable not in TRAINABLE:
+            raise ValueError(f"trainable must be one of {tuple(TRAINABLE)}, not {self.trainable!r}")
+        if self.err_loss not in ("nfl", "bce"):
+            raise ValueError(f"err_loss must be 'nfl' or 'bce', not {self.err_loss!r}")
+
+
+RANKS = ("area", "depth")
+# parameter-name prefixes that learn; None: all of them
+TRAINABLE: dict[str, tuple[str, ...] | None] = {"all": None, "pseudo": ("pseudo_encoder.", "err_head.")}
+
+
+def trainable_modules(model: torch.nn.Module, trainable: str) -> list[torch.nn.Module]:
+    """The top-level modules that learn under ``trainable`` (all of them for ``"all"``)."""
+    prefixes = TRAINABLE[trainable]
+    return [m for n, m in model.named_children() if prefixes is None or any(p.startswith(n + ".") for p in prefixes)]
+
+
+def set_trainable(model: PseudoClickNet, trainable: str) -> None:
+    """``requires_grad`` per ``trainable``; the frozen parameters get no gradient and no optimizer state."""
+    prefixes = TRAINABLE[trainable]
+    for n, p in model.named_parameters():
+        p.requires_grad_(prefixes is None or n.startswith(prefixes))
+
+
+def error_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Loss of one error map (target 1/0, -1 ignored): NFL, or BCE averaged over valid pixels per sample."""
+    if kind == "nfl":
+        return normalized_focal_loss(logits, target)
+    valid = (target >= 0).float()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target.clamp(min=0), reduction="none") * valid
+    dims = tuple(range(1, logits.dim()))
+    return (bce.sum(dims) / valid.sum(dims).clamp(min=1)).mean()
 
 
 def _append_row(path: Path, row: dict) -> None:
@@ -117,13 +162,15 @@ def _rank() -> int:
 
 
 def build_optimizer(model: PseudoClickNet, cfg: TrainConfig) -> torch.optim.Optimizer:
-    back = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
-    return torch.optim.Adam(
-        [{"params": back, "lr": cfg.lr * cfg.backbone_lr_mult, "base_lr": cfg.lr * cfg.backbone_lr_mult},
-         {"params": rest, "lr": cfg.lr, "base_lr": cfg.lr}],
-        betas=(0.9, 0.999),
-    )
+    """Adam over the parameters that learn (``set_trainable`` first); the backbone at ``backbone_lr_mult``."""
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    back = [p for n, p in params if n.startswith("backbone.")]
+    rest = [p for n, p in params if not n.startswith("backbone.")]
+    groups = []
+    if back:
+        groups.append({"params": back, "lr": cfg.lr * cfg.backbone_lr_mult, "base_lr": cfg.lr * cfg.backbone_lr_mult})
+    groups.append({"params": rest, "lr": cfg.lr, "base_lr": cfg.lr})
+    return torch.optim.Adam(groups, betas=(0.9, 0.999))
 
 
 class Trainer:
@@ -161,6 +208,7 @@ class Trainer:
             sd = read_checkpoint(cfg.init)["state_dict"]
             self.model.load_state_dict({k: v.float() for k, v in sd.items()})
         self.model.to(self.device).to(memory_format=torch.channels_last)
+        set_trainable(self.model, cfg.trainable)
         self.opt = build_optimizer(self.model, cfg)
         self.prng = random.Random(cfg.seed * 1000 + self.rank)
         self.nrng = np.random.default_rng([cfg.seed, self.rank, 17])
@@ -222,7 +270,8 @@ class Trainer:
         from ..evaluation.noc import evaluate_sample, summarize
 
         session = Session(self.model, "cpu" if self.device.type == "cpu" else self.device,
-                          error_threshold=cfg.pseudo_threshold, proposal_signs=cfg.pseudo_signs)
+                          error_threshold=cfg.pseudo_threshold, proposal_signs=cfg.pseudo_signs,
+                          proposal_rank=cfg.pseudo_rank, proposal_min_fraction=cfg.pseudo_min_fraction)
         samples = find_samples(Path(cfg.eval_data))[: cfg.eval_samples]
         row = {"step": self.step, "train_hours": round(self.train_seconds * self.world / 3600, 4)}
         for mode in ("human", "pseudo"):
@@ -254,6 +303,22 @@ class Trainer:
             pseudo = pseudo.contiguous(memory_format=torch.channels_last)
         return net(image, maps, pseudo)
 
+    def train_mode(self) -> None:
+        """Training mode for what learns; the frozen modules (and the backbone's BatchNorm) in eval mode."""
+        self.model.train()
+        self.model.freeze_backbone_bn()
+        if self.cfg.trainable != "all":
+            learning = trainable_modules(self.model, self.cfg.trainable)
+            for m in self.model.children():
+                if m not in learning:
+                    m.eval()
+
+    def _own_pseudo(self, out: dict) -> torch.Tensor:
+        cfg = self.cfg
+        return own_pseudo_clicks(torch.sigmoid(out["err"]), cfg.pseudo_threshold, cfg.pseudo_signs,
+                                 rank=cfg.pseudo_rank, min_fraction=cfg.pseudo_min_fraction,
+                                 seg_prob=torch.sigmoid(out["seg"]))
+
     def train_step(self, batch: dict) -> dict[str, float]:
         cfg = self.cfg
         image = (batch["image"].float() / 255.0).contiguous(memory_format=torch.channels_last)
@@ -263,15 +328,14 @@ class Trainer:
         prev = torch.zeros(n, 1, h, w)
         pseudo = torch.zeros(n, 0, 3)
         plain = self.model  # no-gradient passes skip DDP bookkeeping
-        self.model.train()
-        self.model.freeze_backbone_bn()
+        self.train_mode()
         n_iter = self.prng.randint(0, cfg.max_iter)
         with torch.no_grad():
             for _ in range(n_iter):
                 out = self.forward(plain, image, prev, clicks, pseudo)
                 prob = torch.sigmoid(out["seg"])
                 if self.prng.random() < cfg.iter_pseudo_prob:
-                    pseudo = torch.cat([pseudo, own_pseudo_clicks(torch.sigmoid(out["err"]), cfg.pseudo_threshold, cfg.pseudo_signs)], 1)
+                    pseudo = torch.cat([pseudo, self._own_pseudo(out)], 1)
                     prob = torch.sigmoid(self.forward(plain, image, prev, clicks, pseudo)["seg"])
                 prev = prob
                 clicks = add_error_clicks(clicks, gt, prob, self.nrng)
@@ -280,7 +344,7 @@ class Trainer:
                 if self.prng.random() < cfg.oracle_prob:
                     new = oracle_pseudo_clicks(gt, torch.sigmoid(out["seg"]))
                 else:
-                    new = own_pseudo_clicks(torch.sigmoid(out["err"]), cfg.pseudo_threshold, cfg.pseudo_signs)
+                    new = self._own_pseudo(out)
                 pseudo = torch.cat([pseudo, new], 1)
         out = self.forward(self.net, image, prev, clicks, pseudo)
         seg, err = out["seg"], out["err"]
@@ -291,8 +355,8 @@ class Trainer:
             t_fp = torch.where(valid, (~obj & pred).float(), torch.full_like(gt, -1.0))
             t_fn = torch.where(valid, (obj & ~pred).float(), torch.full_like(gt, -1.0))
         l_seg = normalized_focal_loss(seg, gt)
-        l_fp = normalized_focal_loss(err[:, :1], t_fp)
-        l_fn = normalized_focal_loss(err[:, 1:], t_fn)
+        l_fp = error_loss(err[:, :1], t_fp, cfg.err_loss)
+        l_fn = error_loss(err[:, 1:], t_fn, cfg.err_loss)
         lam = cfg.lambdas
         loss = lam[0] * l_seg + lam[1] * l_fp + lam[2] * l_fn
         factor = lr_factor(self.step, cfg)
@@ -300,12 +364,12 @@ class Trainer:
             g["lr"] = g["base_lr"] * factor
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], 5.0)
         self.opt.step()
         with torch.no_grad():
             iou = _batch_iou(seg, gt)
         return {"loss": loss.item(), "seg": l_seg.item(), "fp": l_fp.item(), "fn": l_fn.item(), "iou": iou,
-                "lr": self.opt.param_groups[1]["lr"], "n_iter": n_iter}
+                "lr": self.opt.param_groups[-1]["lr"], "n_iter": n_iter}
 
     # ------------------------------------------------------------------------------------------------ run
     def run(self) -> int:

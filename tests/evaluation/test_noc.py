@@ -71,6 +71,31 @@ def test_accepted_pseudo_clicks_are_free_and_precision_is_measured():
     assert s2["pseudo_precision"] == 0.0
 
 
+class RecordingSession(FakeSession):
+    """Records the pseudo clicks it is given; its own proposal is always a wrong one (background)."""
+
+    def __init__(self, gt, perfect_at):
+        super().__init__(gt, perfect_at, Click(0.0, 0.0, True, "pseudo", 0.9))
+        self.given = []
+
+    def accept_pseudo_click(self, c):
+        self.given.append(c)
+        super().accept_pseudo_click(c)
+
+
+def test_oracle_mode_takes_pseudo_clicks_from_the_true_error_maps():
+    s = RecordingSession(GT, 4)
+    r = evaluate_sample(s, np.zeros((60, 80, 3), np.uint8), GT, None, "oracle")
+    assert r.noc(0.9, 20) == 2 and r.proposals == r.proposals_correct == 2
+    # the mask was empty: the only error is the whole object (a FN), clicked at its most interior point
+    assert all(c.positive and c.rc == (30, 40) for c in s.given)
+    assert summarize([r])["pseudo_precision"] == 1.0
+    # a perfect mask has no error region: nothing is proposed
+    s = RecordingSession(GT, 1)
+    r = evaluate_sample(s, np.zeros((60, 80, 3), np.uint8), GT, None, "oracle")
+    assert r.proposals == 0 and not s.given
+
+
 def test_robot_first_click_is_the_most_interior_point_and_ties_go_negative():
     robot = RobotClicker(GT)
     c = robot.next_click(np.zeros_like(GT))

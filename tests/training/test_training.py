@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from pseudoclick_gui.engine.checkpoint import load_model
-from pseudoclick_gui.training.clicks import error_click
+from pseudoclick_gui.training.clicks import error_click, own_pseudo_clicks
 from pseudoclick_gui.training.data import ClickSegStream, CropConfig, DatasetSpec, read_instances
-from pseudoclick_gui.training.loop import TrainConfig, Trainer
+from pseudoclick_gui.training.loop import TrainConfig, Trainer, error_loss
 from pseudoclick_gui.training.losses import normalized_focal_loss
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,3 +194,55 @@ def test_own_pseudo_clicks_follow_the_inference_rule_and_its_signs():
     assert neg[0, 0, 2] == -1.0 and 5 <= neg[0, 0, 0] < 10
     with pytest.raises(ValueError):
         TrainConfig(data=[], out="x", pseudo_signs="all")
+
+
+def test_pseudo_only_training_changes_only_the_pseudo_encoder_and_the_error_head(tiny_dataset, tmp_path):
+    cfg = TrainConfig(data=[str(tiny_dataset)], out=str(tmp_path / "r"), batch=2, crop=64, workers=0, threads=1,
+                      total_steps=100, warmup_steps=1, max_iter=1, trainable="pseudo", err_loss="bce", pseudo_prob=1.0)
+    t = Trainer(cfg)
+    before = {k: v.clone() for k, v in t.model.state_dict().items()}
+    for i in range(3):
+        stats = t.train_step(t.stream.batch(i))
+        t.step += 1
+    assert np.isfinite(stats["loss"])
+    after = t.model.state_dict()
+    learning = ("pseudo_encoder.", "err_head.")
+    frozen_changed = [k for k in before if not k.startswith(learning) and not torch.equal(before[k], after[k])]
+    assert frozen_changed == []  # weights and BatchNorm statistics alike
+    assert not torch.equal(before["err_head.out.weight"], after["err_head.out.weight"])
+    assert not torch.equal(before["pseudo_encoder.conv1.weight"], after["pseudo_encoder.conv1.weight"])
+    n_opt = sum(p.numel() for g in t.opt.param_groups for p in g["params"])
+    n_learn = sum(p.numel() for n, p in t.model.named_parameters() if n.startswith(learning))
+    assert n_opt == n_learn < sum(p.numel() for p in t.model.parameters()) / 10
+
+
+def test_recipe_names_are_checked(tmp_path):
+    for bad in ({"trainable": "head"}, {"err_loss": "mse"}, {"pseudo_rank": "size"}, {"pseudo_signs": "all"}):
+        with pytest.raises(ValueError):
+            TrainConfig(data=[], out=str(tmp_path), **bad)
+
+
+def test_bce_error_loss_is_calibrated_and_ignores_ignore_pixels():
+    target = torch.zeros(1, 1, 8, 8)
+    target[..., :2] = 1
+    half = torch.zeros_like(target)  # p = 0.5 everywhere: BCE = ln 2 whatever the target
+    assert float(error_loss(half, target, "bce")) == pytest.approx(np.log(2), rel=1e-5)
+    # the constant that minimises BCE is the error rate (2/8 here): calibrated, unlike NFL
+    rate = torch.full_like(target, float(np.log(0.25 / 0.75)))
+    assert error_loss(rate, target, "bce") < error_loss(half, target, "bce")
+    assert error_loss(rate, target, "bce") < error_loss(rate + 0.3, target, "bce")
+    assert error_loss(rate, target, "bce") < error_loss(rate - 0.3, target, "bce")
+    ignored = target.clone()
+    ignored[..., :2] = -1  # the errors are ignored: all-"no error" is then right
+    assert float(error_loss(torch.full_like(target, -9.0), ignored, "bce")) < 1e-3
+
+
+def test_own_pseudo_clicks_skip_regions_smaller_than_a_fraction_of_the_mask():
+    err = torch.zeros(1, 2, 40, 40)
+    err[0, 0, 5:10, 5:10] = 0.9  # a 25-px FP region
+    seg = torch.zeros(1, 1, 40, 40)
+    seg[0, 0, :, :20] = 1.0  # an 800-px mask
+    c = own_pseudo_clicks(err, 0.5, "both", min_fraction=0.03, seg_prob=seg)  # 25 >= 24: proposed, negative
+    assert c[0, 0, 2] == -1 and 5 <= c[0, 0, 0] < 10 and 5 <= c[0, 0, 1] < 10
+    assert own_pseudo_clicks(err, 0.5, "both", min_fraction=0.05, seg_prob=seg)[0, 0, 2] == 0  # 25 < 40: none
+    assert own_pseudo_clicks(err, 0.5, "positive")[0, 0, 2] == 0  # the FN map is empty
