@@ -71,7 +71,7 @@ class TrainConfig:
     pseudo_signs: str = "both"  # which of its own error maps may give the model pseudo clicks (as at inference)
     pseudo_rank: str = "area"  # how its own proposals pick a region (as ``Session.proposal_rank``)
     pseudo_min_fraction: float = 0.0  # no own proposal from a region smaller than this fraction of the mask
-    trainable: str = "all"  # "all", or "pseudo": only the pseudo-click encoder and the error head learn
+    trainable: str = "all"  # "all"; "pseudo": only the pseudo-click encoder and the error head learn; "err": the error head
     err_loss: str = "nfl"  # loss of the FP/FN heads: "nfl" or "bce"
     pseudo_prob: float = 0.5
     oracle_prob: float = 0.3
@@ -98,7 +98,8 @@ class TrainConfig:
 
 RANKS = ("area", "depth")
 # parameter-name prefixes that learn; None: all of them
-TRAINABLE: dict[str, tuple[str, ...] | None] = {"all": None, "pseudo": ("pseudo_encoder.", "err_head.")}
+TRAINABLE: dict[str, tuple[str, ...] | None] = {"all": None, "pseudo": ("pseudo_encoder.", "err_head."),
+                                                 "err": ("err_head.",)}
 
 
 def trainable_modules(model: torch.nn.Module, trainable: str) -> list[torch.nn.Module]:
