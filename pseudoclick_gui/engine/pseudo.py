@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 SIGNS = ("both", "negative", "positive")  # which error maps may propose
+RANKS = ("area", "depth")  # how the winning region is chosen
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ def largest_error_click(
     """
     if signs not in SIGNS:
         raise ValueError(f"signs must be one of {SIGNS}, not {signs!r}")
+    if rank not in RANKS:
+        raise ValueError(f"rank must be one of {RANKS}, not {rank!r}")
     maps = [(False, fp)] if signs == "negative" else [(True, fn)] if signs == "positive" else [(False, fp), (True, fn)]
     candidates = []
     for positive, prob in maps:

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..engine.pseudo import RANKS, SIGNS  # numpy and OpenCV only
 from ..errors import PseudoClickError
 
 
@@ -23,8 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-zoom", action="store_true", help="disable RITM zoom-in")
     p.add_argument("--flip", action="store_true", help="test-time horizontal flip averaging")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--proposal-rank", choices=["area", "depth"], help="which error region a proposal comes from (default: the checkpoint's, else area)")
-    p.add_argument("--proposal-signs", choices=["both", "negative", "positive"], help="which error maps may propose (default: the checkpoint's, else both)")
+    p.add_argument("--proposal-rank", choices=RANKS, help="which error region a proposal comes from (default: the checkpoint's, else area)")
+    p.add_argument("--proposal-signs", choices=SIGNS, help="which error maps may propose (default: the checkpoint's, else both)")
     p.add_argument("--fn-reach", type=float, help="positive proposals only this far from the mask, as a fraction of the network grid's long side (default: the checkpoint's, else unlimited)")
     p.add_argument("--proposal-min-fraction", type=float, help="no proposal for an error region smaller than this fraction of the mask (default: the checkpoint's, else 0)")
     p.add_argument("--error-threshold", type=float, help="FP/FN threshold for proposals (default: the checkpoint's, else 0.5)")

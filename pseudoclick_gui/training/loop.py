@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader
 from ..engine.checkpoint import save_checkpoint
 from ..engine.encoding import disk_maps
 from ..engine.network import NetConfig, PseudoClickNet
-from ..engine.pseudo import SIGNS
+from ..engine.pseudo import RANKS, SIGNS
 from .clicks import add_error_clicks, oracle_pseudo_clicks, own_pseudo_clicks
 from .data import ClickSegStream, CropConfig, DatasetSpec
 from .losses import normalized_focal_loss
@@ -96,7 +96,6 @@ class TrainConfig:
             raise ValueError(f"err_loss must be 'nfl' or 'bce', not {self.err_loss!r}")
 
 
-RANKS = ("area", "depth")
 # parameter-name prefixes that learn; None: all of them
 TRAINABLE: dict[str, tuple[str, ...] | None] = {"all": None, "pseudo": ("pseudo_encoder.", "err_head."),
                                                  "err": ("err_head.",)}

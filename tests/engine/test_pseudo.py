@@ -91,6 +91,8 @@ def test_signs_switch_one_error_map_off():
     assert largest_error_click(fp, np.zeros_like(fn), signs="positive") is None
     with pytest.raises(ValueError):
         largest_error_click(fp, fn, signs="neither")
+    with pytest.raises(ValueError):  # an unknown ranking is an error, not silently "area"
+        largest_error_click(fp, fn, rank="size")
 
 
 def test_fn_reach_keeps_positive_proposals_next_to_the_mask():
