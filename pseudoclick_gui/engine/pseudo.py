@@ -46,6 +46,7 @@ def largest_error_click(
     signs: str = "both",
     seg: np.ndarray | None = None,
     fn_reach: float | None = None,
+    min_fraction: float = 0.0,
 ) -> ErrorRegionClick | None:
     """Propose one click from error probability maps ``fp`` and ``fn`` (H x W float in [0, 1]).
 
@@ -59,12 +60,16 @@ def largest_error_click(
     ``fn_reach`` with ``seg`` (the mask's probability on the same grid): FN pixels farther than ``fn_reach``
     pixels from the mask (``seg >= 0.5``) are ignored, so positive proposals grow the object instead of
     jumping to other objects.
+    ``min_fraction`` with ``seg``: regions smaller than this fraction of the mask's area are ignored too (an
+    annotator would not spend a click on a sliver).
     Returns None when no region reaches ``min_area``.
     """
     if signs not in SIGNS:
         raise ValueError(f"signs must be one of {SIGNS}, not {signs!r}")
     if rank not in RANKS:
         raise ValueError(f"rank must be one of {RANKS}, not {rank!r}")
+    if min_fraction > 0 and seg is not None:
+        min_area = max(min_area, int(np.ceil(min_fraction * np.count_nonzero(seg >= 0.5))))
     maps = [(False, fp)] if signs == "negative" else [(True, fn)] if signs == "positive" else [(False, fp), (True, fn)]
     candidates = []
     for positive, prob in maps:
@@ -96,3 +101,13 @@ def largest_error_click(
         return ErrorRegionClick(y + r, x + c, positive, conf, area)
     return None
 
+
+
+def true_error_click(pred: np.ndarray, obj: np.ndarray, valid: np.ndarray | None = None,
+                     min_area: int = 20) -> ErrorRegionClick | None:
+    """The click the paper's rule proposes from the TRUE error maps of mask ``pred`` against object ``obj``
+    (H x W bool; pixels outside ``valid`` are ignored): what a perfect error head would propose."""
+    ok = np.ones_like(pred, bool) if valid is None else valid
+    fp = (ok & pred & ~obj).astype(np.float32)
+    fn = (ok & ~pred & obj).astype(np.float32)
+    return largest_error_click(fp, fn, 0.5, min_area)

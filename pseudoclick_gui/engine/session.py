@@ -252,12 +252,11 @@ class Session:
             scale_x = t.out_w / (t.roi[2] - t.roi[0])
             scale_y = t.out_h / (t.roi[3] - t.roi[1])
             min_area = max(4, int(round(self.min_region * scale_x * scale_y)))
-            if self.proposal_min_fraction > 0:
-                min_area = max(min_area, int(np.ceil(self.proposal_min_fraction * np.count_nonzero(maps[..., 0] >= 0.5))))
             blocked = self._blocked_mask(t)
             reach = None if self.fn_reach is None else self.fn_reach * max(maps.shape[:2])
             c = largest_error_click(maps[..., 1], maps[..., 2], self.error_threshold, min_area, blocked,
-                                    self.proposal_rank, self.proposal_signs, maps[..., 0], reach)
+                                    self.proposal_rank, self.proposal_signs, maps[..., 0], reach,
+                                    self.proposal_min_fraction)
             if c is None:
                 return None
             x = (c.col + 0.5) / scale_x - 0.5 + t.roi[0]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine.pseudo import largest_error_click
+from ..engine.pseudo import true_error_click
 from ..engine.types import Click
 from .clicker import RobotClicker, iou
 
@@ -85,12 +85,8 @@ def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.nda
     return res
 
 
-def _oracle_click(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None, min_area: int = 20) -> Click | None:
-    valid = np.ones_like(pred) if ignore is None else ~ignore
-    obj = gt.astype(bool)
-    fp = (valid & pred & ~obj).astype(np.float32)
-    fn = (valid & ~pred & obj).astype(np.float32)
-    c = largest_error_click(fp, fn, 0.5, min_area)
+def _oracle_click(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None) -> Click | None:
+    c = true_error_click(pred, gt.astype(bool), None if ignore is None else ~ignore)
     return None if c is None else Click(float(c.col), float(c.row), c.positive, "pseudo", 1.0, c.area)
 
 

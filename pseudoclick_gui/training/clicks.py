@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..engine.pseudo import largest_error_click
+from ..engine.pseudo import largest_error_click, true_error_click
 
 
 def _dist(region: np.ndarray) -> np.ndarray:
@@ -54,11 +54,10 @@ def own_pseudo_clicks(err_prob: torch.Tensor, threshold: float = 0.5, signs: str
     n = err_prob.shape[0]
     out = torch.zeros(n, 1, 3)
     e = err_prob.numpy()
+    s = None if seg_prob is None else seg_prob[:, 0].numpy()
     for i in range(n):
-        min_area = 20
-        if min_fraction > 0 and seg_prob is not None:
-            min_area = max(min_area, int(np.ceil(min_fraction * int((seg_prob[i, 0] >= 0.5).sum()))))
-        c = largest_error_click(e[i, 0], e[i, 1], threshold, min_area, rank=rank, signs=signs)
+        c = largest_error_click(e[i, 0], e[i, 1], threshold, 20, rank=rank, signs=signs,
+                                seg=None if s is None else s[i], min_fraction=min_fraction)
         if c is not None:
             out[i, 0] = torch.tensor([c.row, c.col, 1.0 if c.positive else -1.0])
     return out
@@ -71,10 +70,7 @@ def oracle_pseudo_clicks(gt: torch.Tensor, prob: torch.Tensor) -> torch.Tensor:
     g = gt[:, 0].numpy()
     p = prob[:, 0].numpy() >= 0.5
     for i in range(n):
-        valid = g[i] >= 0
-        fp = (valid & (g[i] < 0.5) & p[i]).astype(np.float32)
-        fn = (valid & (g[i] > 0.5) & ~p[i]).astype(np.float32)
-        c = largest_error_click(fp, fn)
+        c = true_error_click(p[i], g[i] > 0.5, g[i] >= 0)
         if c is not None:
             out[i, 0] = torch.tensor([c.row, c.col, 1.0 if c.positive else -1.0])
     return out

@@ -45,7 +45,7 @@ from ..engine.network import NetConfig, PseudoClickNet
 from ..engine.pseudo import RANKS, SIGNS
 from .clicks import add_error_clicks, oracle_pseudo_clicks, own_pseudo_clicks
 from .data import ClickSegStream, CropConfig, DatasetSpec
-from .losses import normalized_focal_loss
+from .losses import error_loss, normalized_focal_loss
 
 
 @dataclass
@@ -112,16 +112,6 @@ def set_trainable(model: PseudoClickNet, trainable: str) -> None:
     prefixes = TRAINABLE[trainable]
     for n, p in model.named_parameters():
         p.requires_grad_(prefixes is None or n.startswith(prefixes))
-
-
-def error_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """Loss of one error map (target 1/0, -1 ignored): NFL, or BCE averaged over valid pixels per sample."""
-    if kind == "nfl":
-        return normalized_focal_loss(logits, target)
-    valid = (target >= 0).float()
-    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target.clamp(min=0), reduction="none") * valid
-    dims = tuple(range(1, logits.dim()))
-    return (bce.sum(dims) / valid.sum(dims).clamp(min=1)).mean()
 
 
 def _append_row(path: Path, row: dict) -> None:

@@ -1,8 +1,9 @@
-"""Normalized focal loss (RITM, FACTS §5) with ignore pixels (target < 0)."""
+"""Normalized focal loss (RITM, FACTS §5) and the error heads' loss, with ignore pixels (target < 0)."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def normalized_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.5, gamma: float = 2.0,
@@ -23,3 +24,13 @@ def normalized_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: flo
     loss = -alpha_t * beta * norm * torch.log(pt.clamp(min=eps))
     per_sample = loss.sum(dims) / (n_valid.view(-1) + eps)
     return per_sample.mean()
+
+
+def error_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Loss of one error map (target 1/0, -1 ignored): NFL, or BCE averaged over valid pixels per sample."""
+    if kind == "nfl":
+        return normalized_focal_loss(logits, target)
+    valid = (target >= 0).float()
+    bce = F.binary_cross_entropy_with_logits(logits, target.clamp(min=0), reduction="none") * valid
+    dims = tuple(range(1, logits.dim()))
+    return (bce.sum(dims) / valid.sum(dims).clamp(min=1)).mean()

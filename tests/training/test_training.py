@@ -11,8 +11,8 @@ import torch
 from pseudoclick_gui.engine.checkpoint import load_model
 from pseudoclick_gui.training.clicks import error_click, own_pseudo_clicks
 from pseudoclick_gui.training.data import ClickSegStream, CropConfig, DatasetSpec, read_instances
-from pseudoclick_gui.training.loop import TrainConfig, Trainer, error_loss
-from pseudoclick_gui.training.losses import normalized_focal_loss
+from pseudoclick_gui.training.loop import TrainConfig, Trainer
+from pseudoclick_gui.training.losses import error_loss, normalized_focal_loss
 
 ROOT = Path(__file__).resolve().parents[2]
 
