@@ -37,7 +37,7 @@ from .encoding import DISK_RADIUS, disk_maps
 from .fuse import fuse_for_inference
 from .network import PseudoClickNet
 from .preprocess import to_rgb_uint8
-from .pseudo import largest_error_click
+from .pseudo import SOURCES, island_click, largest_error_click
 from .types import Click, Prediction
 from .zoom import CropTransform, Rect, update_roi
 
@@ -66,9 +66,11 @@ class _Step:
     last_valid: bool  # whether ``last`` was up to date with the clicks before this step
 
 
-# proposal settings and the paper's values (threshold 0.5, largest region over both maps, no extra limits)
+# proposal settings and the paper's values (threshold 0.5, largest region over both maps, no extra limits, error
+# maps only); island_* apply to proposals from mask parts no positive click holds (engine/pseudo.py)
 PROPOSAL_DEFAULTS = {"error_threshold": 0.5, "proposal_rank": "area", "proposal_signs": "both", "fn_reach": None,
-                     "proposal_min_fraction": 0.0}
+                     "proposal_min_fraction": 0.0, "proposal_source": "errors", "island_min_fraction": 0.0,
+                     "island_min_gap": 0.0, "island_confidence": 0.5}
 
 
 class Session:
@@ -76,7 +78,10 @@ class Session:
                  zoom_side: int = 400, max_side: int = 480, flip: bool = False, threshold: float = 0.5,
                  min_region: int = 20, error_threshold: float | None = None, proposal_rank: str | None = None,
                  proposal_signs: str | None = None, fn_reach: float | None = None,
-                 proposal_min_fraction: float | None = None, meta: dict | None = None):
+                 proposal_min_fraction: float | None = None, proposal_source: str | None = None,
+                 island_min_fraction: float | None = None, island_min_gap: float | None = None,
+                 island_confidence: float | None = None,
+                 meta: dict | None = None):
         """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
         The paper uses 0.5; a checkpoint may carry a calibrated value in its metadata
         (``meta["error_threshold"]``), used when this argument is None."""
@@ -96,10 +101,14 @@ class Session:
         # the proposal rule: the argument, else the checkpoint's metadata (what its error head was measured to do
         # reliably, models/MODEL.md), else the paper's rule; see engine/pseudo.py for each setting
         given = {"error_threshold": error_threshold, "proposal_rank": proposal_rank, "proposal_signs": proposal_signs,
-                 "fn_reach": fn_reach, "proposal_min_fraction": proposal_min_fraction}
+                 "fn_reach": fn_reach, "proposal_min_fraction": proposal_min_fraction,
+                 "proposal_source": proposal_source, "island_min_fraction": island_min_fraction,
+                 "island_min_gap": island_min_gap, "island_confidence": island_confidence}
         for key, default in PROPOSAL_DEFAULTS.items():
             value = given[key] if given[key] is not None else self.meta.get(key, default)
             setattr(self, key, value if value is None or isinstance(default, str) else float(value))
+        if self.proposal_source not in SOURCES:
+            raise ValueError(f"proposal_source must be one of {SOURCES}, not {self.proposal_source!r}")
         self._lock = threading.RLock()
         self._image: np.ndarray | None = None
         self.reset()
@@ -236,8 +245,10 @@ class Session:
             return click
 
     def propose_pseudo_click(self) -> Click | None:
-        """The next click the network suggests, from the largest error region of the latest prediction (runs
-        ``predict`` first when clicks changed). None when no error region is large enough.
+        """The next click the network suggests (runs ``predict`` first when clicks changed), from the sources
+        ``proposal_source`` names: ``"errors"`` — the largest error region of the predicted FP/FN maps (the
+        paper); ``"islands"`` — a negative click on a part of the mask that no positive click holds;
+        ``"islands+errors"`` — an island if there is one, else the error maps. None when nothing qualifies.
 
         The search runs on the network's own output grid (the zoom-in crop), not on the full-resolution
         maps, so its cost does not grow with the photo; the click is mapped back to image pixels."""
@@ -253,10 +264,17 @@ class Session:
             scale_y = t.out_h / (t.roi[3] - t.roi[1])
             min_area = max(4, int(round(self.min_region * scale_x * scale_y)))
             blocked = self._blocked_mask(t)
-            reach = None if self.fn_reach is None else self.fn_reach * max(maps.shape[:2])
-            c = largest_error_click(maps[..., 1], maps[..., 2], self.error_threshold, min_area, blocked,
-                                    self.proposal_rank, self.proposal_signs, maps[..., 0], reach,
-                                    self.proposal_min_fraction)
+            c = None
+            if self.proposal_source != "errors":
+                positives = [t.forward_point(k.x, k.y)[::-1] for k in self._human + self._pseudo if k.positive]
+                c = island_click(maps[..., 0], positives, min_area, blocked, self.proposal_rank,
+                                 self.island_min_fraction, confidence=self.island_confidence,
+                                 min_gap=self.island_min_gap)
+            if c is None and self.proposal_source != "islands":
+                reach = None if self.fn_reach is None else self.fn_reach * max(maps.shape[:2])
+                c = largest_error_click(maps[..., 1], maps[..., 2], self.error_threshold, min_area, blocked,
+                                        self.proposal_rank, self.proposal_signs, maps[..., 0], reach,
+                                        self.proposal_min_fraction)
             if c is None:
                 return None
             x = (c.col + 0.5) / scale_x - 0.5 + t.roi[0]

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..engine.pseudo import RANKS, SIGNS  # numpy and OpenCV only
+from ..engine.pseudo import RANKS, SIGNS, SOURCES  # numpy and OpenCV only
 from ..errors import PseudoClickError
 
 
@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proposal-signs", choices=SIGNS, help="which error maps may propose (default: the checkpoint's, else both)")
     p.add_argument("--fn-reach", type=float, help="positive proposals only this far from the mask, as a fraction of the network grid's long side (default: the checkpoint's, else unlimited)")
     p.add_argument("--proposal-min-fraction", type=float, help="no proposal for an error region smaller than this fraction of the mask (default: the checkpoint's, else 0)")
+    p.add_argument("--proposal-source", choices=SOURCES, help="where proposals come from: the error maps (the paper), mask parts no positive click holds, or islands first (default: the checkpoint's, else errors)")
+    p.add_argument("--island-min-fraction", type=float, help="no island proposal for a part smaller than this fraction of the mask (default: the checkpoint's, else 0)")
+    p.add_argument("--island-min-gap", type=float, help="no island proposal for a part closer to the clicked parts than this times the square root of their area (default: the checkpoint's, else 0)")
     p.add_argument("--error-threshold", type=float, help="FP/FN threshold for proposals (default: the checkpoint's, else 0.5)")
     p.add_argument("--quiet", action="store_true")
 
@@ -48,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         raise PseudoClickError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
     kw = {"zoom_in": not args.no_zoom, "flip": args.flip, "error_threshold": args.error_threshold,
           "proposal_rank": args.proposal_rank, "proposal_signs": args.proposal_signs, "fn_reach": args.fn_reach,
-          "proposal_min_fraction": args.proposal_min_fraction}
+          "proposal_min_fraction": args.proposal_min_fraction, "proposal_source": args.proposal_source,
+          "island_min_fraction": args.island_min_fraction, "island_min_gap": args.island_min_gap}
     session = Session.from_checkpoint(args.checkpoint, **kw) if args.checkpoint else Session.from_default_checkpoint(**kw)
     samples = find_samples(Path(args.dataset), args.modality)
     if args.subsample and args.subsample < len(samples):
@@ -77,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
                "max_clicks": args.max_clicks, "zoom_in": not args.no_zoom, "flip": args.flip,
                "error_threshold": session.error_threshold, "proposal_rank": session.proposal_rank,
                "proposal_signs": session.proposal_signs, "fn_reach": session.fn_reach,
-               "proposal_min_fraction": session.proposal_min_fraction,
+               "proposal_min_fraction": session.proposal_min_fraction, "proposal_source": session.proposal_source,
+               "island_min_fraction": session.island_min_fraction, "island_min_gap": session.island_min_gap,
                "device": session.device_name, "summary": summary}
     write_json(out / "summary.json", payload)
     write_csv(out / "samples.csv", results, args.max_clicks)

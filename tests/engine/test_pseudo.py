@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pseudoclick_gui.engine.pseudo import interior_point, largest_error_click
+from pseudoclick_gui.engine.pseudo import interior_point, island_click, largest_error_click
 
 
 def test_largest_region_over_both_maps_wins_and_fn_gives_positive():
@@ -107,3 +107,52 @@ def test_fn_reach_keeps_positive_proposals_next_to_the_mask():
     near = largest_error_click(fp, fn, seg=seg, fn_reach=8.0)
     assert near.positive and 40 <= near.row < 60 and 60 <= near.col < 66
     assert largest_error_click(fp, fn, seg=seg, fn_reach=8.0, signs="negative") is None
+
+
+def _two_parts():
+    seg = np.zeros((60, 80), np.float32)
+    seg[10:30, 10:30] = 0.9  # held by the positive click: 400 px
+    seg[35:55, 50:75] = 0.8  # 20 x 25 = 500 px, depth 10
+    seg[5:9, 60:78] = 0.7  # a thin sliver, 72 px, depth 2
+    return seg
+
+
+def test_island_click_proposes_a_negative_click_in_a_part_no_positive_click_holds():
+    seg = _two_parts()
+    c = island_click(seg, [(20, 20)], min_area=20, rank="depth")
+    assert c is not None and not c.positive and c.area == 500
+    assert 35 <= c.row < 55 and 50 <= c.col < 75 and seg[c.row, c.col] >= 0.5
+    assert c.confidence == 0.5
+    # every part held: nothing to propose; no positive click at all: nothing either (the first click decides)
+    assert island_click(seg, [(20, 20), (45, 60), (7, 70)]) is None
+    assert island_click(seg, []) is None
+    # a click just beside a part (within touch_radius) holds it; one farther away does not
+    assert island_click(seg, [(20, 20), (45, 60), (10, 70)], touch_radius=2) is None
+    assert island_click(seg, [(20, 20), (45, 60), (12, 70)], touch_radius=2).area == 72
+
+
+def test_island_click_filters_rank_and_blocked():
+    seg = _two_parts()
+    by_area = island_click(seg, [(45, 60)], min_area=20, rank="area")
+    assert by_area.area == 400  # the 400 px part beats the 72 px sliver
+    assert island_click(seg, [(45, 60), (20, 20)], min_area=100) is None  # only the 72 px sliver is left
+    assert island_click(seg, [(20, 20)], min_fraction=0.6) is None  # 500 of 972 px is 51 %
+    assert island_click(seg, [(20, 20)], min_fraction=0.5).area == 500
+    blocked = np.zeros(seg.shape, bool)
+    blocked[30:60, 45:80] = True
+    c = island_click(seg, [(20, 20)], blocked=blocked, rank="depth")
+    assert c.area == 72 and c.row < 9  # the blocked part gives way to the sliver
+    with pytest.raises(ValueError):
+        island_click(seg, [(20, 20)], rank="biggest")
+
+
+def test_island_min_gap_skips_fragments_next_to_the_clicked_part():
+    seg = np.zeros((100, 100), np.float32)
+    seg[10:30, 10:30] = 0.9  # clicked part, 400 px: sqrt = 20
+    seg[10:30, 33:40] = 0.9  # a fragment 3 px away (gap 0.15)
+    seg[75:80, 75:80] = 0.9  # a small far part, 25 px, 64 px away (gap 3.2)
+    assert island_click(seg, [(20, 20)], rank="area").area == 140  # no gate: the larger fragment wins
+    c = island_click(seg, [(20, 20)], rank="area", min_gap=0.5)
+    assert c.area == 25 and c.row >= 75  # 3 px < 0.5 x 20 px: the fragment is skipped
+    assert island_click(seg, [(20, 20)], min_gap=3.0).area == 25
+    assert island_click(seg, [(20, 20)], min_gap=3.5) is None

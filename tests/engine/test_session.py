@@ -196,3 +196,39 @@ def test_proposal_policy_comes_from_the_checkpoint_and_is_applied(tmp_path, monk
     assert s.propose_pseudo_click() is not None
     s.proposal_min_fraction = 0.3
     assert s.propose_pseudo_click() is None
+
+
+def test_proposal_source_islands_first_then_error_maps(tmp_path, monkeypatch):
+    from pseudoclick_gui.engine.checkpoint import save_checkpoint
+    from pseudoclick_gui.engine.network import PseudoClickNet
+    from pseudoclick_gui.engine.types import Prediction
+    from pseudoclick_gui.engine.zoom import CropTransform
+
+    save_checkpoint(PseudoClickNet(), tmp_path / "m.pt",
+                    meta={"proposal_source": "islands+errors", "island_confidence": 0.8, "proposal_signs": "both"})
+    s = Session.from_checkpoint(tmp_path / "m.pt", device="cpu")
+    assert (s.proposal_source, s.island_confidence) == ("islands+errors", 0.8)
+    assert s.spawn().proposal_source == "islands+errors"
+    with pytest.raises(ValueError):
+        Session.from_checkpoint(tmp_path / "m.pt", device="cpu", proposal_source="elsewhere")
+
+    s.set_image(_image(100, 100))
+    s.add_click(30, 30, True)
+    maps = np.zeros((100, 100, 3), np.float32)
+    maps[20:45, 20:45, 0] = 0.9  # the clicked part
+    maps[70:90, 10:30, 0] = 0.9  # a second part, no click on it: 400 px
+    maps[0:30, 60:100, 2] = 0.8  # a large FN blob
+    z = np.zeros((100, 100), np.float32)
+    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
+                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
+    monkeypatch.setattr(s, "predict", lambda: fake)
+    c = s.propose_pseudo_click()
+    assert not c.positive and 70 <= c.y < 90 and 10 <= c.x < 30 and c.confidence == 0.8
+    s.proposal_source = "errors"  # the paper: the error maps' largest region
+    c = s.propose_pseudo_click()
+    assert c.positive and c.y < 30 and c.x >= 60
+    s.proposal_source = "islands"
+    s.add_click(20, 80, True)  # now the second part holds a positive click: no island left
+    assert s.propose_pseudo_click() is None
+    s.proposal_source = "islands+errors"
+    assert s.propose_pseudo_click().positive  # falls back to the error maps
