@@ -871,7 +871,9 @@ class MainWindow(QMainWindow):
         dlg.setWindowTitle("Shortcuts")
         t = QTextBrowser()
         t.setHtml("<h3>PseudoClick shortcuts</h3>" + help_html()
-                  + "<p>The network proposes the next click (dashed ring; the solid arc shows its confidence). "
+                  + "<p>The network proposes the next click (dashed ring; the solid arc shows its confidence): "
+                  "a background click on a part of the mask none of your positive clicks holds, or one on the "
+                  "largest region its error maps mark as wrong, as the model's card says. "
                   "Accept it with Enter or a click on it, withdraw it with Backspace.</p>")  # fmt: skip
         lay = QVBoxLayout(dlg)
         lay.addWidget(t)

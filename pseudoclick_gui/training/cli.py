@@ -31,6 +31,7 @@ RECIPE = [
     ("pseudo_signs", str, "which of the model's own error maps give it pseudo clicks: both, negative or positive (default both)"),
     ("pseudo_rank", str, "how the model's own proposals pick a region: area or depth (default area)"),
     ("pseudo_min_fraction", float, "no own proposal from a region smaller than this fraction of the mask (default 0)"),
+    ("pseudo_source", str, "where the model's own pseudo clicks come from: errors, islands or islands+errors (default errors)"),
     ("trainable", str, "all; pseudo: only the pseudo-click encoder and the error head learn; err: only the error head (default all)"),
     ("err_loss", str, "loss of the FP/FN heads: nfl or bce (calibrated probabilities) (default nfl)"),
     ("zoom_prob", float, "object-centred crop probability (default 0.6)"),

@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader
 from ..engine.checkpoint import save_checkpoint
 from ..engine.encoding import disk_maps
 from ..engine.network import NetConfig, PseudoClickNet
-from ..engine.pseudo import RANKS, SIGNS
+from ..engine.pseudo import RANKS, SIGNS, SOURCES
 from .clicks import add_error_clicks, oracle_pseudo_clicks, own_pseudo_clicks
 from .data import ClickSegStream, CropConfig, DatasetSpec
 from .losses import error_loss, normalized_focal_loss
@@ -71,6 +71,7 @@ class TrainConfig:
     pseudo_signs: str = "both"  # which of its own error maps may give the model pseudo clicks (as at inference)
     pseudo_rank: str = "area"  # how its own proposals pick a region (as ``Session.proposal_rank``)
     pseudo_min_fraction: float = 0.0  # no own proposal from a region smaller than this fraction of the mask
+    pseudo_source: str = "errors"  # where its own pseudo clicks come from (as ``Session.proposal_source``)
     trainable: str = "all"  # "all"; "pseudo": only the pseudo-click encoder and the error head learn; "err": the error head
     err_loss: str = "nfl"  # loss of the FP/FN heads: "nfl" or "bce"
     pseudo_prob: float = 0.5
@@ -90,6 +91,8 @@ class TrainConfig:
             raise ValueError(f"pseudo_signs must be one of {SIGNS}, not {self.pseudo_signs!r}")
         if self.pseudo_rank not in RANKS:
             raise ValueError(f"pseudo_rank must be one of {RANKS}, not {self.pseudo_rank!r}")
+        if self.pseudo_source not in SOURCES:
+            raise ValueError(f"pseudo_source must be one of {SOURCES}, not {self.pseudo_source!r}")
         if self.trainable not in TRAINABLE:
             raise ValueError(f"trainable must be one of {tuple(TRAINABLE)}, not {self.trainable!r}")
         if self.err_loss not in ("nfl", "bce"):
@@ -303,11 +306,11 @@ class Trainer:
                 if m not in learning:
                     m.eval()
 
-    def _own_pseudo(self, out: dict) -> torch.Tensor:
+    def _own_pseudo(self, out: dict, clicks: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
         return own_pseudo_clicks(torch.sigmoid(out["err"]), cfg.pseudo_threshold, cfg.pseudo_signs,
                                  rank=cfg.pseudo_rank, min_fraction=cfg.pseudo_min_fraction,
-                                 seg_prob=torch.sigmoid(out["seg"]))
+                                 seg_prob=torch.sigmoid(out["seg"]), source=cfg.pseudo_source, clicks=clicks)
 
     def train_step(self, batch: dict) -> dict[str, float]:
         cfg = self.cfg
@@ -325,7 +328,7 @@ class Trainer:
                 out = self.forward(plain, image, prev, clicks, pseudo)
                 prob = torch.sigmoid(out["seg"])
                 if self.prng.random() < cfg.iter_pseudo_prob:
-                    pseudo = torch.cat([pseudo, self._own_pseudo(out)], 1)
+                    pseudo = torch.cat([pseudo, self._own_pseudo(out, clicks)], 1)
                     prob = torch.sigmoid(self.forward(plain, image, prev, clicks, pseudo)["seg"])
                 prev = prob
                 clicks = add_error_clicks(clicks, gt, prob, self.nrng)
@@ -334,7 +337,7 @@ class Trainer:
                 if self.prng.random() < cfg.oracle_prob:
                     new = oracle_pseudo_clicks(gt, torch.sigmoid(out["seg"]))
                 else:
-                    new = self._own_pseudo(out)
+                    new = self._own_pseudo(out, clicks)
                 pseudo = torch.cat([pseudo, new], 1)
         out = self.forward(self.net, image, prev, clicks, pseudo)
         seg, err = out["seg"], out["err"]

@@ -1,5 +1,4 @@
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -113,12 +112,9 @@ def test_sigterm_saves_a_checkpoint(tiny_dataset, tmp_path):
 
 @pytest.mark.slow
 def test_two_process_ddp_training_on_cpu(tiny_dataset, tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
-    with socket.socket() as sock:  # a free loopback port for the rendezvous
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(port), "-m", "pseudoclick_gui.cli", "train", "--data", str(tiny_dataset), "--out",
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # --standalone: torchrun's own rendezvous on a port it picks itself (no free-port race with other jobs)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "pseudoclick_gui.cli", "train", "--data", str(tiny_dataset), "--out",
            str(tmp_path / "ddp"), "--batch", "2", "--crop", "64", "--workers", "0", "--threads", "1",
            "--max-steps", "3", "--total-steps", "10", "--max-iter", "1"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -247,3 +243,23 @@ def test_own_pseudo_clicks_skip_regions_smaller_than_a_fraction_of_the_mask():
     assert c[0, 0, 2] == -1 and 5 <= c[0, 0, 0] < 10 and 5 <= c[0, 0, 1] < 10
     assert own_pseudo_clicks(err, 0.5, "both", min_fraction=0.05, seg_prob=seg)[0, 0, 2] == 0  # 25 < 40: none
     assert own_pseudo_clicks(err, 0.5, "positive")[0, 0, 2] == 0  # the FN map is empty
+
+
+def test_own_pseudo_clicks_from_islands_as_at_inference():
+    seg = torch.zeros(2, 1, 64, 64)
+    seg[:, 0, 5:25, 5:25] = 0.9  # the clicked part
+    seg[:, 0, 40:60, 40:60] = 0.9  # a part no positive click holds
+    err = torch.zeros(2, 2, 64, 64)
+    err[:, 1, 0:30, 35:64] = 0.9  # a large FN region
+    clicks = torch.tensor([[[15.0, 15.0, 1.0], [0.0, 0.0, 0.0]],
+                           [[15.0, 15.0, 1.0], [50.0, 50.0, 1.0]]])  # sample 1: both parts are held
+    c = own_pseudo_clicks(err, 0.5, "both", seg_prob=seg, source="islands+errors", clicks=clicks)
+    assert c[0, 0, 2] == -1 and 40 <= c[0, 0, 0] < 60 and 40 <= c[0, 0, 1] < 60  # island first, negative
+    assert c[1, 0, 2] == 1 and c[1, 0, 0] < 30  # no island: the error maps
+    only = own_pseudo_clicks(err, 0.5, "both", seg_prob=seg, source="islands", clicks=clicks)
+    assert only[0, 0, 2] == -1 and only[1, 0, 2] == 0
+    assert own_pseudo_clicks(err, 0.5, "both", seg_prob=seg, source="errors", clicks=clicks)[0, 0, 2] == 1
+    with pytest.raises(ValueError):
+        own_pseudo_clicks(err, 0.5, source="islands")  # needs the mask and the clicks
+    with pytest.raises(ValueError):
+        TrainConfig(data=[], out="x", pseudo_source="anywhere")
