@@ -14,7 +14,9 @@ class Click:
     ``x`` is the column and ``y`` the row, both in pixels of the image given to ``Session.set_image``
     (floats allowed; the click covers the pixel ``(int(round(y)), int(round(x)))``).
     ``positive`` marks foreground. ``kind`` is ``"human"`` or ``"pseudo"``. ``confidence`` is in [0, 1]:
-    1 for human clicks; for a pseudo click, the mean error probability inside the region it came from.
+    1 for human clicks; for a pseudo click from the error maps, the mean error probability inside the region it
+    came from; for one on an island (a mask part no positive click holds), the rule's measured precision, which
+    the checkpoint's metadata carries (``island_confidence``).
     """
 
     x: float

@@ -796,7 +796,16 @@ class MainWindow(QMainWindow):
         if f:
             if not Path(f).suffix:
                 f += PROJECT_SUFFIX
-            self.open_project(f)
+            self.new_project(f)
+
+    def new_project(self, path) -> bool:
+        """A new (or existing) project at ``path``; its folder is created when it does not exist yet."""
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.show_message("error", f"Cannot create the project's folder:\n{exc}")
+            return False
+        return self.open_project(path)
 
     def toggle_done(self) -> None:
         a = self.ann

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -380,3 +381,19 @@ def test_undoing_every_click_leaves_no_stale_draft(make_window, images, tmp_path
     w2 = make_window(proj)
     assert w2.ann.image_id == image_id and w2.ann.clicks == []
     assert w2.ann.prediction is None or not w2.ann.prediction.mask.any()
+
+
+def test_new_project_in_a_missing_folder_creates_the_folder(make_window, images, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    w = make_window(tmp_path / "p.pcproj", images[:1])
+    target = tmp_path / "new" / "deeper" / "fresh"  # no suffix typed: .pcproj is added
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), "")))
+    w.new_project_dialog()
+    assert (tmp_path / "new" / "deeper" / "fresh.pcproj").is_file()
+    assert Path(w.ann.store.path) == tmp_path / "new" / "deeper" / "fresh.pcproj"
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")  # a file where a folder should be: a message, the open project stays
+    assert not w.new_project(blocker / "sub" / "p.pcproj")
+    assert any("folder" in b.text().lower() for b in w.findChildren(QMessageBox) if b.isVisible())
+    assert Path(w.ann.store.path) == tmp_path / "new" / "deeper" / "fresh.pcproj"
