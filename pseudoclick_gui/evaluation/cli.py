@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from ..engine.session import Session
+    from ..engine.session import PROPOSAL_DEFAULTS, Session
     from .dataset import find_samples
     from .noc import MODES, evaluate_sample, summarize
     from .report import plot_curves, write_csv, write_json
@@ -49,10 +49,9 @@ def run(args: argparse.Namespace) -> int:
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise PseudoClickError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
-    kw = {"zoom_in": not args.no_zoom, "flip": args.flip, "error_threshold": args.error_threshold,
-          "proposal_rank": args.proposal_rank, "proposal_signs": args.proposal_signs, "fn_reach": args.fn_reach,
-          "proposal_min_fraction": args.proposal_min_fraction, "proposal_source": args.proposal_source,
-          "island_min_fraction": args.island_min_fraction, "island_min_gap": args.island_min_gap}
+    # every proposal setting with a flag of the same name; None: the checkpoint's value
+    kw = {"zoom_in": not args.no_zoom, "flip": args.flip,
+          **{k: getattr(args, k) for k in PROPOSAL_DEFAULTS if hasattr(args, k)}}
     session = Session.from_checkpoint(args.checkpoint, **kw) if args.checkpoint else Session.from_default_checkpoint(**kw)
     samples = find_samples(Path(args.dataset), args.modality)
     if args.subsample and args.subsample < len(samples):
@@ -79,10 +78,7 @@ def run(args: argparse.Namespace) -> int:
     payload = {"dataset": str(Path(args.dataset).resolve()), "checkpoint": session.meta.get("path"),
                "checkpoint_meta": {k: v for k, v in session.meta.items() if k in ("step", "samples_seen", "cpu_hours")},
                "max_clicks": args.max_clicks, "zoom_in": not args.no_zoom, "flip": args.flip,
-               "error_threshold": session.error_threshold, "proposal_rank": session.proposal_rank,
-               "proposal_signs": session.proposal_signs, "fn_reach": session.fn_reach,
-               "proposal_min_fraction": session.proposal_min_fraction, "proposal_source": session.proposal_source,
-               "island_min_fraction": session.island_min_fraction, "island_min_gap": session.island_min_gap,
+               **{k: getattr(session, k) for k in PROPOSAL_DEFAULTS},
                "device": session.device_name, "summary": summary}
     write_json(out / "summary.json", payload)
     write_csv(out / "samples.csv", results, args.max_clicks)
