@@ -173,9 +173,11 @@ class Trainer:
         self.cfg = cfg
         self.out = Path(cfg.out)
         torch.set_num_threads(cfg.threads)
+        self._owns_group = False
         if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1 and not _is_dist():
             backend = "nccl" if torch.cuda.is_available() else "gloo"
             dist.init_process_group(backend)
+            self._owns_group = True
         self.rank = _rank()
         self.world = dist.get_world_size() if _is_dist() else 1
         self.device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
@@ -388,6 +390,7 @@ class Trainer:
         last_eval = time.time()
         ema = None
         t_prev = time.time()
+        saved = False
         try:
             for batch in loader:
                 stop = self.step >= max_steps or self._stop
@@ -423,14 +426,23 @@ class Trainer:
                     if row and pbar is not None:
                         pbar.write(f"quick eval at step {self.step}: {row}")
                     last_eval = t_prev = time.time()  # evaluation time is not training time
-        finally:
             self.save()
+            saved = True
+            if self._owns_group:
+                dist.barrier()  # leave together: one rank's exit must not tear down gloo under the other
+        finally:
+            if not saved:  # an exception or a signal: keep what was learnt
+                self.save()
             if pbar is not None:
                 pbar.close()
             if logf:
                 logf.close()
             for s, h in old.items():
                 signal.signal(s, h)
+            if self._owns_group and _is_dist():
+                # a process group left to interpreter exit tears down gloo's threads in any order: the process
+                # can abort ("terminate called without an active exception") after a run that went fine
+                dist.destroy_process_group()
         return 0
 
 
