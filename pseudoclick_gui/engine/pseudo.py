@@ -53,6 +53,8 @@ def largest_error_click(
     seg: np.ndarray | None = None,
     fn_reach: float | None = None,
     min_fraction: float = 0.0,
+    image: np.ndarray | None = None,
+    max_colour_llr: float | None = None,
 ) -> ErrorRegionClick | None:
     """Propose one click from error probability maps ``fp`` and ``fn`` (H x W float in [0, 1]).
 
@@ -68,6 +70,9 @@ def largest_error_click(
     jumping to other objects.
     ``min_fraction`` with ``seg``: regions smaller than this fraction of the mask's area are ignored too (an
     annotator would not spend a click on a sliver).
+    ``image`` (same grid, H x W x 3 uint8) and ``max_colour_llr`` with ``seg``: an FP region must look more like
+    the background than like the rest of the mask (``colour_llr`` below ``max_colour_llr``), an FN region more
+    like the mask than like the rest of the background (above ``-max_colour_llr``); others are skipped.
     Returns None when no region reaches ``min_area``.
     """
     if signs not in SIGNS:
@@ -94,8 +99,15 @@ def largest_error_click(
             dist = cv2.distanceTransform(np.pad(binary, 1), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
             depth = np.zeros(n, np.float32)
             np.maximum.at(depth, labels.ravel(), dist.ravel())
+        llr = None
+        if image is not None and max_colour_llr is not None and seg is not None:
+            inside = seg >= 0.5
+            obj, bg = (inside, ~inside & (labels == 0)) if positive else (inside & (labels == 0), ~inside)
+            llr = colour_llr(image, labels, obj, bg)
         for lab in range(1, n):
             area = int(stats[lab, cv2.CC_STAT_AREA])
+            if llr is not None and (llr[lab] <= -max_colour_llr if positive else llr[lab] >= max_colour_llr):
+                continue
             if area >= min_area:
                 key = (float(depth[lab]), area) if depth is not None else (float(area), area)
                 candidates.append((key, positive, lab, labels, prob, tuple(int(v) for v in stats[lab, :4])))
@@ -118,6 +130,8 @@ def island_click(
     touch_radius: float = 2.0,
     confidence: float = 0.5,
     min_gap: float = 0.0,
+    image: np.ndarray | None = None,
+    max_colour_llr: float | None = None,
 ) -> ErrorRegionClick | None:
     """A negative click in a connected part of the mask (``seg >= 0.5``, 8-connected) that holds no positive
     click: the part that ranks first (``rank`` as in ``largest_error_click``) among those of at least
@@ -128,6 +142,10 @@ def island_click(
     ``min_gap``: a part whose nearest pixel lies closer to the held parts than ``min_gap`` times the square root
     of their area is skipped: a fragment next to the clicked object is more often a piece of it the network
     left unconnected than another object (models/MODEL.md measures both).
+    ``image`` and ``max_colour_llr``: with both given (``image`` on the same grid, H x W x 3 uint8), a part is
+    skipped unless its colours are at least ``exp(-max_colour_llr)`` times as likely under the background's
+    colour histogram as under the held parts' (``colour_llr``): a fragment that looks like the clicked object
+    is more often a piece of it than background (models/MODEL.md measures it).
     ``confidence``: the value the returned click carries (the caller's measured precision of this rule).
     """
     if rank not in RANKS:
@@ -161,6 +179,11 @@ def island_click(
         free &= nearest >= min_gap * np.sqrt(np.count_nonzero(held_px))
         if not free.any():
             return None
+    if image is not None and max_colour_llr is not None:
+        llr = colour_llr(image, labels, held[labels] & (labels > 0), labels == 0)
+        free &= llr < max_colour_llr
+        if not free.any():
+            return None
     region = free[labels]
     if blocked is not None:
         region &= ~blocked
@@ -181,6 +204,28 @@ def island_click(
         return None
     _, r, c, area = best
     return ErrorRegionClick(r, c, False, float(confidence), area)
+
+
+def colour_llr(image: np.ndarray, labels: np.ndarray, obj: np.ndarray, background: np.ndarray,
+                bits: int = 3) -> np.ndarray:
+    """Per label of ``labels``: the mean log-likelihood ratio of its pixels' colours under a colour histogram
+    of ``obj`` against one of ``background`` (``2**bits`` bins per channel, add-½ smoothing). Positive: the
+    label looks more like the object; negative: more like the background. Grey images work as they are."""
+    if image.ndim == 2:
+        image = image[..., None]
+    q = (np.asarray(image, np.uint8) >> (8 - bits)).astype(np.int64)
+    bins = 1 << bits
+    code = np.zeros(q.shape[:2], np.int64)
+    for ch in range(q.shape[2]):
+        code = code * bins + q[..., ch]
+    size = bins ** q.shape[2]
+    h_obj = np.bincount(code[obj], minlength=size) + 0.5
+    h_bg = np.bincount(code[background], minlength=size) + 0.5
+    log_ratio = np.log(h_obj / h_obj.sum()) - np.log(h_bg / h_bg.sum())
+    n = int(labels.max()) + 1
+    count = np.bincount(labels.ravel(), minlength=n)
+    total = np.bincount(labels.ravel(), weights=log_ratio[code].ravel(), minlength=n)
+    return total / np.maximum(count, 1)
 
 
 def true_error_click(pred: np.ndarray, obj: np.ndarray, valid: np.ndarray | None = None,

@@ -70,7 +70,8 @@ class _Step:
 # maps only); island_* apply to proposals from mask parts no positive click holds (engine/pseudo.py)
 PROPOSAL_DEFAULTS = {"error_threshold": 0.5, "proposal_rank": "area", "proposal_signs": "both", "fn_reach": None,
                      "proposal_min_fraction": 0.0, "proposal_source": "errors", "island_min_fraction": 0.0,
-                     "island_min_gap": 0.0, "island_confidence": 0.5}
+                     "island_min_gap": 0.0, "island_confidence": 0.5, "island_colour_llr": None,
+                     "error_colour_llr": None}
 
 
 class Session:
@@ -80,8 +81,8 @@ class Session:
                  proposal_signs: str | None = None, fn_reach: float | None = None,
                  proposal_min_fraction: float | None = None, proposal_source: str | None = None,
                  island_min_fraction: float | None = None, island_min_gap: float | None = None,
-                 island_confidence: float | None = None,
-                 meta: dict | None = None):
+                 island_confidence: float | None = None, island_colour_llr: float | None = None,
+                 error_colour_llr: float | None = None, meta: dict | None = None):
         """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
         The paper uses 0.5; a checkpoint may carry a calibrated value in its metadata
         (``meta["error_threshold"]``), used when this argument is None."""
@@ -103,10 +104,14 @@ class Session:
         given = {"error_threshold": error_threshold, "proposal_rank": proposal_rank, "proposal_signs": proposal_signs,
                  "fn_reach": fn_reach, "proposal_min_fraction": proposal_min_fraction,
                  "proposal_source": proposal_source, "island_min_fraction": island_min_fraction,
-                 "island_min_gap": island_min_gap, "island_confidence": island_confidence}
+                 "island_min_gap": island_min_gap, "island_confidence": island_confidence,
+                 "island_colour_llr": island_colour_llr, "error_colour_llr": error_colour_llr}
         for key, default in PROPOSAL_DEFAULTS.items():
             value = given[key] if given[key] is not None else self.meta.get(key, default)
             setattr(self, key, value if value is None or isinstance(default, str) else float(value))
+        for key in ("island_colour_llr", "error_colour_llr"):
+            if getattr(self, key) is not None and not np.isfinite(getattr(self, key)):
+                setattr(self, key, None)  # "off"
         if self.proposal_source not in SOURCES:
             raise ValueError(f"proposal_source must be one of {SOURCES}, not {self.proposal_source!r}")
         self._lock = threading.RLock()
@@ -264,17 +269,21 @@ class Session:
             scale_y = t.out_h / (t.roi[3] - t.roi[1])
             min_area = max(4, int(round(self.min_region * scale_x * scale_y)))
             blocked = self._blocked_mask(t)
+            crop_image = None
+            if self.island_colour_llr is not None or self.error_colour_llr is not None:
+                crop_image = t.forward_image(self._image)
             c = None
             if self.proposal_source != "errors":
                 positives = [t.forward_point(k.x, k.y)[::-1] for k in self._human + self._pseudo if k.positive]
                 c = island_click(maps[..., 0], positives, min_area, blocked, self.proposal_rank,
                                  self.island_min_fraction, confidence=self.island_confidence,
-                                 min_gap=self.island_min_gap)
+                                 min_gap=self.island_min_gap,
+                                 image=crop_image, max_colour_llr=self.island_colour_llr)
             if c is None and self.proposal_source != "islands":
                 reach = None if self.fn_reach is None else self.fn_reach * max(maps.shape[:2])
                 c = largest_error_click(maps[..., 1], maps[..., 2], self.error_threshold, min_area, blocked,
                                         self.proposal_rank, self.proposal_signs, maps[..., 0], reach,
-                                        self.proposal_min_fraction)
+                                        self.proposal_min_fraction, crop_image, self.error_colour_llr)
             if c is None:
                 return None
             x = (c.col + 0.5) / scale_x - 0.5 + t.roi[0]

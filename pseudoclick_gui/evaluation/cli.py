@@ -31,8 +31,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proposal-source", choices=SOURCES, help="where proposals come from: the error maps (the paper), mask parts no positive click holds, or islands first (default: the checkpoint's, else errors)")
     p.add_argument("--island-min-fraction", type=float, help="no island proposal for a part smaller than this fraction of the mask (default: the checkpoint's, else 0)")
     p.add_argument("--island-min-gap", type=float, help="no island proposal for a part closer to the clicked parts than this times the square root of their area (default: the checkpoint's, else 0)")
+    p.add_argument("--island-colour-llr", type=_llr, help="no island proposal for a part whose colours are not more likely background than clicked object by this log-ratio (e.g. 0); 'off' for none (default: the checkpoint's, else off)")
+    p.add_argument("--error-colour-llr", type=_llr, help="no error-map proposal for an FP region that does not look more like background than mask by this log-ratio, or an FN region the other way; 'off' for none (default: the checkpoint's, else off)")
     p.add_argument("--error-threshold", type=float, help="FP/FN threshold for proposals (default: the checkpoint's, else 0.5)")
     p.add_argument("--quiet", action="store_true")
+
+
+def _llr(text: str) -> float:
+    return float("inf") if text.strip().lower() in ("off", "none", "inf") else float(text)
 
 
 def run(args: argparse.Namespace) -> int:

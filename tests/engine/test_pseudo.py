@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pseudoclick_gui.engine.pseudo import interior_point, island_click, largest_error_click
+from pseudoclick_gui.engine.pseudo import colour_llr, interior_point, island_click, largest_error_click
 
 
 def test_largest_region_over_both_maps_wins_and_fn_gives_positive():
@@ -156,3 +156,58 @@ def test_island_min_gap_skips_fragments_next_to_the_clicked_part():
     assert c.area == 25 and c.row >= 75  # 3 px < 0.5 x 20 px: the fragment is skipped
     assert island_click(seg, [(20, 20)], min_gap=3.0).area == 25
     assert island_click(seg, [(20, 20)], min_gap=3.5) is None
+
+
+def test_colour_llr_says_which_histogram_a_part_looks_like():
+    img = np.zeros((40, 40, 3), np.uint8)
+    img[...] = (20, 40, 200)  # blue background
+    img[5:20, 5:20] = (220, 30, 30)  # red object
+    img[25:35, 25:35] = (220, 30, 30)  # red part
+    img[25:35, 5:15] = (20, 40, 200)  # part of background colour (held in the mask below)
+    labels = np.zeros((40, 40), np.int32)
+    labels[5:20, 5:20] = 1
+    labels[25:35, 25:35] = 2
+    labels[25:35, 5:15] = 3
+    llr = colour_llr(img, labels, labels == 1, labels == 0)
+    assert llr.shape == (4,)
+    assert llr[2] > 3 and llr[3] < -3  # about log(225 / 0.5) either way
+    grey = colour_llr(img[..., 0], labels, labels == 1, labels == 0)  # a grey image works as it is
+    assert grey[2] > 3 and grey[3] < -3
+
+
+def test_island_colour_gate_skips_parts_that_look_like_the_clicked_object():
+    seg = np.zeros((80, 80), np.float32)
+    img = np.full((80, 80, 3), (20, 120, 30), np.uint8)  # green background
+    seg[5:30, 5:30] = 0.9  # the clicked object, red
+    img[5:30, 5:30] = (200, 20, 20)
+    seg[40:70, 40:70] = 0.9  # a large part that is red too: a piece of the object
+    img[40:70, 40:70] = (200, 20, 20)
+    seg[40:55, 5:20] = 0.9  # a smaller part that is green: background the network took
+    assert island_click(seg, [(15, 15)], rank="depth").area == 900  # no gate: the deeper part
+    c = island_click(seg, [(15, 15)], rank="depth", image=img, max_colour_llr=0.0)
+    assert c.area == 225 and 40 <= c.row < 55 and 5 <= c.col < 20
+    assert island_click(seg, [(15, 15)], image=img, max_colour_llr=-20.0) is None  # nothing that unlike it
+    # without an image the gate is off
+    assert island_click(seg, [(15, 15)], rank="depth", max_colour_llr=0.0).area == 900
+
+
+def test_error_colour_gate_keeps_regions_whose_colour_agrees_with_their_sign():
+    img = np.full((80, 80, 3), (20, 120, 30), np.uint8)  # green background
+    seg = np.zeros((80, 80), np.float32)
+    seg[10:70, 10:50] = 0.9  # the mask: red, except for a green patch the network took in
+    img[10:70, 10:50] = (200, 20, 20)
+    img[50:65, 15:30] = (20, 120, 30)
+    fp = np.zeros((80, 80), np.float32)
+    fp[15:40, 15:45] = 0.8  # a large FP region on red: the error head is wrong
+    fp[50:65, 15:30] = 0.8  # a smaller one on the green patch: right
+    fn = np.zeros((80, 80), np.float32)
+    fn[20:40, 55:75] = 0.8  # an FN region on green background: the error head is wrong
+    kw = dict(threshold=0.5, min_area=20, rank="area", seg=seg)
+    assert largest_error_click(fp, fn, **kw).area == 750  # no gate: the large FP region
+    c = largest_error_click(fp, fn, image=img, max_colour_llr=0.0, **kw)
+    assert not c.positive and c.area == 225 and 50 <= c.row < 65 and 15 <= c.col < 30
+    fn[5:10, 10:50] = 0.8  # an FN band on red, just outside the mask (200 px): looks like the mask
+    img[5:10, 10:50] = (200, 20, 20)
+    c = largest_error_click(np.zeros_like(fp), fn, image=img, max_colour_llr=0.0, **kw)
+    assert c.positive and c.area == 200 and 5 <= c.row < 10
+    assert largest_error_click(np.zeros_like(fp), fn, **kw).area == 400  # no gate: the wrong FN region

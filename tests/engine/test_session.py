@@ -232,3 +232,37 @@ def test_proposal_source_islands_first_then_error_maps(tmp_path, monkeypatch):
     assert s.propose_pseudo_click() is None
     s.proposal_source = "islands+errors"
     assert s.propose_pseudo_click().positive  # falls back to the error maps
+
+
+def test_island_colour_gate_from_checkpoint_and_off(tmp_path, monkeypatch):
+    from pseudoclick_gui.engine.checkpoint import save_checkpoint
+    from pseudoclick_gui.engine.network import PseudoClickNet
+    from pseudoclick_gui.engine.types import Prediction
+    from pseudoclick_gui.engine.zoom import CropTransform
+
+    save_checkpoint(PseudoClickNet(), tmp_path / "m.pt", meta={"proposal_source": "islands", "island_colour_llr": 0.0})
+    s = Session.from_checkpoint(tmp_path / "m.pt", device="cpu")
+    assert s.island_colour_llr == 0.0
+    assert Session.from_checkpoint(tmp_path / "m.pt", device="cpu", island_colour_llr=float("inf")).island_colour_llr is None
+    img = np.full((100, 100, 3), (30, 140, 40), np.uint8)  # green background
+    img[20:45, 20:45] = (210, 30, 30)  # the clicked object, red
+    img[70:90, 10:30] = (210, 30, 30)  # a second part, red as well
+    s.set_image(img)
+    s.add_click(30, 30, True)
+    maps = np.zeros((100, 100, 3), np.float32)
+    maps[20:45, 20:45, 0] = 0.9
+    maps[70:90, 10:30, 0] = 0.9
+    z = np.zeros((100, 100), np.float32)
+    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
+                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
+    monkeypatch.setattr(s, "predict", lambda: fake)
+    assert s.propose_pseudo_click() is None  # the red part looks like the object: no proposal
+    s.island_colour_llr = None
+    c = s.propose_pseudo_click()
+    assert not c.positive and 70 <= c.y < 90 and 10 <= c.x < 30
+    s.island_colour_llr = 0.0
+    img[70:90, 10:30] = (30, 140, 40)  # the second part has the background's colour: proposed
+    s.set_image(img)
+    s.add_click(30, 30, True)
+    c = s.propose_pseudo_click()
+    assert not c.positive and 70 <= c.y < 90 and 10 <= c.x < 30
