@@ -206,6 +206,34 @@ def island_click(
     return ErrorRegionClick(r, c, False, float(confidence), area)
 
 
+def joins_held(trial: np.ndarray, seg: np.ndarray, row: int, col: int, positives: list[tuple[float, float]],
+               touch_radius: float = 2.0) -> bool:
+    """The "same object?" test for an island: ``trial`` is the mask (probabilities) the network predicts with a
+    *positive* click added at (``row``, ``col``) inside the island, ``seg`` the current one. True when the
+    island (``seg``'s part at that pixel) and the held parts (``seg``'s parts within ``touch_radius`` of a
+    positive click) end up in one connected part of ``trial``: the network, told that the island is object,
+    makes one object of both, so the island is more likely a piece of the clicked object than background."""
+    mask = (seg >= 0.5).astype(np.uint8)
+    _, labels = cv2.connectedComponents(mask, connectivity=8)
+    island = labels[row, col]
+    if island == 0:
+        return False
+    h, w = mask.shape
+    rr = int(np.ceil(touch_radius))
+    held = set()
+    for r, c in positives:
+        ri, ci = int(round(r)), int(round(c))
+        held.update(np.unique(labels[max(0, ri - rr):min(h, ri + rr + 1), max(0, ci - rr):min(w, ci + rr + 1)]).tolist())
+    held -= {0, int(island)}
+    if not held:
+        return False
+    after = (trial >= 0.5).astype(np.uint8)
+    _, joined = cv2.connectedComponents(after, connectivity=8)
+    a = set(np.unique(joined[(labels == island) & (after > 0)]).tolist()) - {0}
+    b = set(np.unique(joined[np.isin(labels, list(held)) & (after > 0)]).tolist()) - {0}
+    return bool(a & b)
+
+
 def colour_llr(image: np.ndarray, labels: np.ndarray, obj: np.ndarray, background: np.ndarray,
                 bits: int = 3) -> np.ndarray:
     """Per label of ``labels``: the mean log-likelihood ratio of its pixels' colours under a colour histogram

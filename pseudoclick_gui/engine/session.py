@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -37,7 +38,7 @@ from .encoding import DISK_RADIUS, disk_maps
 from .fuse import fuse_for_inference
 from .network import PseudoClickNet
 from .preprocess import to_rgb_uint8
-from .pseudo import SOURCES, island_click, largest_error_click
+from .pseudo import SOURCES, island_click, joins_held, largest_error_click
 from .types import Click, Prediction
 from .zoom import CropTransform, Rect, update_roi
 
@@ -71,7 +72,8 @@ class _Step:
 PROPOSAL_DEFAULTS = {"error_threshold": 0.5, "proposal_rank": "area", "proposal_signs": "both", "fn_reach": None,
                      "proposal_min_fraction": 0.0, "proposal_source": "errors", "island_min_fraction": 0.0,
                      "island_min_gap": 0.0, "island_confidence": 0.5, "island_colour_llr": None,
-                     "error_colour_llr": None}
+                     "error_colour_llr": None, "island_trial": "off", "island_trial_confidence": 0.5}
+ISLAND_TRIALS = ("off", "confidence", "gate")  # what the "same object?" trial pass does (engine/pseudo.joins_held)
 
 
 class Session:
@@ -82,7 +84,8 @@ class Session:
                  proposal_min_fraction: float | None = None, proposal_source: str | None = None,
                  island_min_fraction: float | None = None, island_min_gap: float | None = None,
                  island_confidence: float | None = None, island_colour_llr: float | None = None,
-                 error_colour_llr: float | None = None, meta: dict | None = None):
+                 error_colour_llr: float | None = None, island_trial: str | None = None,
+                 island_trial_confidence: float | None = None, meta: dict | None = None):
         """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
         The paper uses 0.5; a checkpoint may carry a calibrated value in its metadata
         (``meta["error_threshold"]``), used when this argument is None."""
@@ -105,7 +108,8 @@ class Session:
                  "fn_reach": fn_reach, "proposal_min_fraction": proposal_min_fraction,
                  "proposal_source": proposal_source, "island_min_fraction": island_min_fraction,
                  "island_min_gap": island_min_gap, "island_confidence": island_confidence,
-                 "island_colour_llr": island_colour_llr, "error_colour_llr": error_colour_llr}
+                 "island_colour_llr": island_colour_llr, "error_colour_llr": error_colour_llr,
+                 "island_trial": island_trial, "island_trial_confidence": island_trial_confidence}
         for key, default in PROPOSAL_DEFAULTS.items():
             value = given[key] if given[key] is not None else self.meta.get(key, default)
             setattr(self, key, value if value is None or isinstance(default, str) else float(value))
@@ -114,6 +118,8 @@ class Session:
                 setattr(self, key, None)  # "off"
         if self.proposal_source not in SOURCES:
             raise ValueError(f"proposal_source must be one of {SOURCES}, not {self.proposal_source!r}")
+        if self.island_trial not in ISLAND_TRIALS:
+            raise ValueError(f"island_trial must be one of {ISLAND_TRIALS}, not {self.island_trial!r}")
         self._lock = threading.RLock()
         self._image: np.ndarray | None = None
         self.reset()
@@ -275,10 +281,25 @@ class Session:
             c = None
             if self.proposal_source != "errors":
                 positives = [t.forward_point(k.x, k.y)[::-1] for k in self._human + self._pseudo if k.positive]
-                c = island_click(maps[..., 0], positives, min_area, blocked, self.proposal_rank,
-                                 self.island_min_fraction, confidence=self.island_confidence,
-                                 min_gap=self.island_min_gap,
-                                 image=crop_image, max_colour_llr=self.island_colour_llr)
+                tried = None if blocked is None else blocked.copy()
+                for _ in range(3 if self.island_trial == "gate" else 1):
+                    c = island_click(maps[..., 0], positives, min_area, tried, self.proposal_rank,
+                                     self.island_min_fraction, confidence=self.island_confidence,
+                                     min_gap=self.island_min_gap,
+                                     image=crop_image, max_colour_llr=self.island_colour_llr)
+                    if c is None or self.island_trial == "off":
+                        break
+                    # the "same object?" trial: the network's mask with a positive click on the island
+                    xy = self._to_image(c.col, c.row, t)
+                    trial = self._run(t, pred.probability, self._human + [Click(*xy, True, "human")], self._pseudo)
+                    if not joins_held(trial[..., 0], maps[..., 0], c.row, c.col, positives):
+                        c = replace(c, confidence=float(self.island_trial_confidence))  # passed the trial
+                        break
+                    if self.island_trial == "gate":  # skip this island, try the next one
+                        _, labels = cv2.connectedComponents((maps[..., 0] >= 0.5).astype(np.uint8), connectivity=8)
+                        part = labels == labels[c.row, c.col]
+                        tried = part if tried is None else tried | part
+                        c = None
             if c is None and self.proposal_source != "islands":
                 reach = None if self.fn_reach is None else self.fn_reach * max(maps.shape[:2])
                 c = largest_error_click(maps[..., 1], maps[..., 2], self.error_threshold, min_area, blocked,
@@ -286,11 +307,15 @@ class Session:
                                         self.proposal_min_fraction, crop_image, self.error_colour_llr)
             if c is None:
                 return None
-            x = (c.col + 0.5) / scale_x - 0.5 + t.roi[0]
-            y = (c.row + 0.5) / scale_y - 0.5 + t.roi[1]
-            h, w = self._image.shape[:2]
-            x, y = float(min(max(round(x), 0), w - 1)), float(min(max(round(y), 0), h - 1))
+            x, y = self._to_image(c.col, c.row, t)
             return Click(x, y, c.positive, "pseudo", c.confidence, int(round(c.area / (scale_x * scale_y))))
+
+    def _to_image(self, col: int, row: int, t: CropTransform) -> tuple[float, float]:
+        """A pixel of the network's grid as the nearest image pixel (x, y)."""
+        x = (col + 0.5) * (t.roi[2] - t.roi[0]) / t.out_w - 0.5 + t.roi[0]
+        y = (row + 0.5) * (t.roi[3] - t.roi[1]) / t.out_h - 0.5 + t.roi[1]
+        h, w = self._image.shape[:2]
+        return float(min(max(round(x), 0), w - 1)), float(min(max(round(y), 0), h - 1))
 
     def accept_pseudo_click(self, click: Click) -> Click:
         """Use a proposed click: it goes into the pseudo-click channels (it does not count as a human click)."""
@@ -411,8 +436,12 @@ class Session:
         return CropTransform.fit(roi, self.zoom_side, upscale=True)
 
     @torch.inference_mode()
-    def _run(self, t: CropTransform, prev: np.ndarray) -> np.ndarray:
-        """Returns out_h x out_w x 3 probabilities (mask, fp, fn) in the crop."""
+    def _run(self, t: CropTransform, prev: np.ndarray, human: list[Click] | None = None,
+             pseudo: list[Click] | None = None) -> np.ndarray:
+        """Returns out_h x out_w x 3 probabilities (mask, fp, fn) in the crop; the session's clicks unless
+        ``human`` / ``pseudo`` are given."""
+        human = self._human if human is None else human
+        pseudo = self._pseudo if pseudo is None else pseudo
         img = np.array(t.forward_image(self._image), copy=True) if not self._image.flags.writeable else t.forward_image(self._image)
         prev_c = np.ascontiguousarray(t.forward_image(prev.astype(np.float32)))
         hc, wc = img.shape[:2]
@@ -426,8 +455,8 @@ class Session:
 
         dev = self.device
         image = torch.from_numpy(img).to(dev).permute(2, 0, 1)[None].float() / 255.0
-        maps = torch.cat([torch.from_numpy(prev_c).to(dev)[None, None], disk_maps(tensor_clicks(self._human), hc, wc).to(dev)], 1)
-        pseudo = disk_maps(tensor_clicks(self._pseudo), hc, wc).to(dev)
+        maps = torch.cat([torch.from_numpy(prev_c).to(dev)[None, None], disk_maps(tensor_clicks(human), hc, wc).to(dev)], 1)
+        pseudo = disk_maps(tensor_clicks(pseudo), hc, wc).to(dev)
         if self.flip:
             image, maps, pseudo = (torch.cat([x, x.flip(-1)]) for x in (image, maps, pseudo))
         if dev.type == "cpu":

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from pseudoclick_gui.engine.pseudo import colour_llr, interior_point, island_click, largest_error_click
+from pseudoclick_gui.engine.pseudo import (
+    colour_llr,
+    interior_point,
+    island_click,
+    joins_held,
+    largest_error_click,
+)
 
 
 def test_largest_region_over_both_maps_wins_and_fn_gives_positive():
@@ -211,3 +217,20 @@ def test_error_colour_gate_keeps_regions_whose_colour_agrees_with_their_sign():
     c = largest_error_click(np.zeros_like(fp), fn, image=img, max_colour_llr=0.0, **kw)
     assert c.positive and c.area == 200 and 5 <= c.row < 10
     assert largest_error_click(np.zeros_like(fp), fn, **kw).area == 400  # no gate: the wrong FN region
+
+
+def test_joins_held_tells_whether_a_positive_click_makes_one_object_of_island_and_clicked_part():
+    seg = np.zeros((60, 80), np.float32)
+    seg[10:30, 10:30] = 0.9  # clicked part
+    seg[10:30, 40:60] = 0.9  # island
+    apart = seg.copy()
+    apart[40:50, 40:50] = 0.9  # the trial grew elsewhere, still two parts
+    bridged = seg.copy()
+    bridged[15:25, 30:40] = 0.9  # the trial joined them
+    assert not joins_held(apart, seg, 20, 50, [(20, 20)])
+    assert joins_held(bridged, seg, 20, 50, [(20, 20)])
+    assert not joins_held(bridged, seg, 45, 45, [(20, 20)])  # not a pixel of an island
+    assert not joins_held(bridged, seg, 20, 50, [(50, 5)])  # no part is held
+    lost = bridged.copy()
+    lost[10:30, 40:60] = 0.0  # the trial dropped the island altogether
+    assert not joins_held(lost, seg, 20, 50, [(20, 20)])

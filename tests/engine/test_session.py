@@ -266,3 +266,42 @@ def test_island_colour_gate_from_checkpoint_and_off(tmp_path, monkeypatch):
     s.add_click(30, 30, True)
     c = s.propose_pseudo_click()
     assert not c.positive and 70 <= c.y < 90 and 10 <= c.x < 30
+
+
+def test_island_trial_gate_and_confidence(monkeypatch):
+    from pseudoclick_gui.engine.types import Prediction
+    from pseudoclick_gui.engine.zoom import CropTransform
+
+    with pytest.raises(ValueError):
+        Session.from_random(device="cpu", island_trial="sometimes")
+    s = Session.from_random(device="cpu", proposal_source="islands", island_trial="gate", island_confidence=0.6,
+                            island_trial_confidence=0.9)
+    s.set_image(_image(100, 100))
+    s.add_click(30, 30, True)
+    maps = np.zeros((100, 100, 3), np.float32)
+    maps[20:45, 20:45, 0] = 0.9  # the clicked part
+    maps[60:90, 60:90, 0] = 0.9  # a large island: a piece of the object (the trial joins it)
+    maps[70:85, 5:20, 0] = 0.9  # a small island: another object (the trial keeps it apart)
+    z = np.zeros((100, 100), np.float32)
+    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
+                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
+    monkeypatch.setattr(s, "predict", lambda: fake)
+    trials = []
+
+    def trial_run(t, prev, human=None, pseudo=None):
+        trials.append(human[-1])
+        out = maps.copy()
+        if human[-1].x >= 60:  # a positive click on the large island bridges it to the clicked part
+            out[40:65, 40:65, 0] = 0.9
+        return out
+
+    monkeypatch.setattr(s, "_run", trial_run)
+    c = s.propose_pseudo_click()
+    assert not c.positive and 70 <= c.y < 85 and 5 <= c.x < 20 and c.confidence == 0.9
+    assert len(trials) == 2 and all(k.positive for k in trials)  # the large island was tried first and skipped
+    s.island_trial = "confidence"  # keep the large island, with the rule's lower confidence
+    c = s.propose_pseudo_click()
+    assert 60 <= c.y < 90 and 60 <= c.x < 90 and c.confidence == 0.6
+    s.island_trial = "off"
+    trials.clear()
+    assert s.propose_pseudo_click().confidence == 0.6 and not trials  # no trial pass at all
