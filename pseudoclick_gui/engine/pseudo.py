@@ -10,6 +10,10 @@ Islands (``island_click``): a connected part of the mask that no positive click 
 positive (another object of the same kind, a patch of similar texture); the proposal is a negative click at its
 most interior point. Measured on development data this is right about 80 % of the time, against about 45 %
 for this project's error head (models/MODEL.md), so a checkpoint's metadata may put it first (``SOURCES``).
+
+Checks on a candidate: ``colour_llr`` (does the region look like the object or the background? optional gates
+in both rules) and ``joins_held`` (the "same object?" trial: does a positive click on an island make the
+network join it to the clicked part?). models/MODEL.md (session 5) measures both.
 """
 
 from __future__ import annotations
