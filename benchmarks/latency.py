@@ -2,7 +2,8 @@
 
 For each image size, a session annotates a synthetic object with a sequence of robot clicks; every human click
 runs: add_click -> predict -> propose_pseudo_click -> accept -> predict (what the app does with auto-accept).
-Prints median and p90 per human click (and per single forward), and the process's peak RSS.
+Prints median and p90 per human click (and per single forward, and per proposal: island proposals include the
+"same object?" trial pass), and the process's peak RSS; then the same with a look-alike beside the object.
 
     python benchmarks/latency.py [--checkpoint PATH] [--threads 2] [--clicks 30]
 
@@ -25,12 +26,18 @@ from pseudoclick_gui.errors import CheckpointError
 from pseudoclick_gui.evaluation.clicker import RobotClicker
 
 
-def scene(w: int, h: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def scene(w: int, h: int, seed: int, twin: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A textured ellipse on noise; ``twin``: a smaller look-alike beside it (not part of the object), which the
+    network tends to include, so proposals come from islands and run the "same object?" trial pass."""
     rng = np.random.default_rng(seed)
     img = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), (0, 0), 3)
     gt = np.zeros((h, w), np.uint8)
-    cv2.ellipse(gt, (w // 2, h // 2), (w // 5, h // 4), 20, 0, 360, 1, -1)
-    img[gt > 0] = (img[gt > 0] * 0.5 + np.array([120, 60, 30])).astype(np.uint8)
+    cx = w // 3 if twin else w // 2
+    cv2.ellipse(gt, (cx, h // 2), (w // 5, h // 4), 20, 0, 360, 1, -1)
+    paint = gt.copy()
+    if twin:
+        cv2.ellipse(paint, (w * 4 // 5, h // 2), (w // 9, h // 7), 20, 0, 360, 1, -1)
+    img[paint > 0] = (img[paint > 0] * 0.5 + np.array([120, 60, 30])).astype(np.uint8)
     return img, gt.astype(bool)
 
 
@@ -52,11 +59,12 @@ def main() -> None:
         s, which = Session.from_random("cpu"), "random weights"
     print(f"model: {which}; torch {torch.__version__}; {args.threads} threads; device {s.device_name}")
     s.warm_up()
-    for w, h in ((480, 320), (2048, 1536)):
-        per_click, per_forward = [], []
+    island_conf = {s.island_confidence, s.island_trial_confidence}
+    for (w, h), twin in (((480, 320), False), ((2048, 1536), False), ((480, 320), True), ((2048, 1536), True)):
+        per_click, per_forward, per_propose, per_island = [], [], [], []
         seed = 0
         while len(per_click) < args.clicks:
-            img, gt = scene(w, h, seed)
+            img, gt = scene(w, h, seed, twin)
             seed += 1
             s.set_image(img)
             robot = RobotClicker(gt)
@@ -69,16 +77,23 @@ def main() -> None:
                 s.add_click(c.x, c.y, c.positive)
                 r = s.predict()
                 per_forward.append(r.elapsed_ms)
+                t1 = time.perf_counter()
                 prop = s.propose_pseudo_click()
+                per_propose.append((time.perf_counter() - t1) * 1000)
+                if prop is not None and prop.confidence in island_conf:
+                    per_island.append(per_propose[-1])
                 if prop is not None:
                     s.accept_pseudo_click(prop)
                     r = s.predict()
                     per_forward.append(r.elapsed_ms)
                 per_click.append((time.perf_counter() - t0) * 1000)
                 pred = r.probability > 0.49
-        print(f"{w}x{h}: per human click incl. pseudo pass: median {statistics.median(per_click):.1f} ms, "
-              f"p90 {p90(per_click):.1f} ms; per predict(): median {statistics.median(per_forward):.1f} ms "
-              f"(n={len(per_click)} clicks)")
+        isl = (f"{statistics.median(per_island):.1f} ms for the {len(per_island)} island proposals "
+               f"(trial pass: {s.island_trial})" if per_island else "no island proposal")
+        print(f"{w}x{h}{' with a look-alike' if twin else ''}: per human click incl. pseudo pass: median "
+              f"{statistics.median(per_click):.1f} ms, p90 {p90(per_click):.1f} ms; per predict(): median "
+              f"{statistics.median(per_forward):.1f} ms; propose_pseudo_click(): median "
+              f"{statistics.median(per_propose):.1f} ms, {isl} (n={len(per_click)} clicks)")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
