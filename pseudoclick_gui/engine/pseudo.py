@@ -26,6 +26,7 @@ import numpy as np
 SIGNS = ("both", "negative", "positive")  # which error maps may propose
 RANKS = ("area", "depth")  # how the winning region is chosen
 SOURCES = ("errors", "islands", "islands+errors")  # where proposals come from; "islands+errors": islands first
+ISLAND_TRIALS = ("off", "confidence", "gate")  # what the "same object?" trial pass (joins_held) may do
 
 
 @dataclass(frozen=True)
@@ -160,14 +161,7 @@ def island_click(
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 2:
         return None
-    h, w = mask.shape
-    held = np.zeros(n, bool)
-    rr = int(np.ceil(touch_radius))
-    for r, c in positives:
-        ri, ci = int(round(r)), int(round(c))
-        y0, y1, x0, x1 = max(0, ri - rr), min(h, ri + rr + 1), max(0, ci - rr), min(w, ci + rr + 1)
-        if y0 < y1 and x0 < x1:
-            held[np.unique(labels[y0:y1, x0:x1])] = True
+    held = _held(labels, n, positives, touch_radius)
     held[0] = True  # background
     if held.all():
         return None
@@ -217,25 +211,33 @@ def joins_held(trial: np.ndarray, seg: np.ndarray, row: int, col: int, positives
     island (``seg``'s part at that pixel) and the held parts (``seg``'s parts within ``touch_radius`` of a
     positive click) end up in one connected part of ``trial``: the network, told that the island is object,
     makes one object of both, so the island is more likely a piece of the clicked object than background."""
-    mask = (seg >= 0.5).astype(np.uint8)
-    _, labels = cv2.connectedComponents(mask, connectivity=8)
+    n, labels = cv2.connectedComponents((seg >= 0.5).astype(np.uint8), connectivity=8)
     island = labels[row, col]
     if island == 0:
         return False
-    h, w = mask.shape
-    rr = int(np.ceil(touch_radius))
-    held = set()
-    for r, c in positives:
-        ri, ci = int(round(r)), int(round(c))
-        held.update(np.unique(labels[max(0, ri - rr):min(h, ri + rr + 1), max(0, ci - rr):min(w, ci + rr + 1)]).tolist())
-    held -= {0, int(island)}
-    if not held:
+    held = _held(labels, n, positives, touch_radius)
+    held[[0, island]] = False
+    if not held.any():
         return False
     after = (trial >= 0.5).astype(np.uint8)
     _, joined = cv2.connectedComponents(after, connectivity=8)
     a = set(np.unique(joined[(labels == island) & (after > 0)]).tolist()) - {0}
-    b = set(np.unique(joined[np.isin(labels, list(held)) & (after > 0)]).tolist()) - {0}
+    b = set(np.unique(joined[held[labels] & (after > 0)]).tolist()) - {0}
     return bool(a & b)
+
+
+def _held(labels: np.ndarray, n: int, positives: list[tuple[float, float]], touch_radius: float) -> np.ndarray:
+    """Per label of ``labels`` (``n`` of them): whether a positive click (row, col) lies within ``touch_radius``
+    px of it. Label 0 (background) is included as found."""
+    h, w = labels.shape
+    held = np.zeros(n, bool)
+    rr = int(np.ceil(touch_radius))
+    for r, c in positives:
+        ri, ci = int(round(r)), int(round(c))
+        y0, y1, x0, x1 = max(0, ri - rr), min(h, ri + rr + 1), max(0, ci - rr), min(w, ci + rr + 1)
+        if y0 < y1 and x0 < x1:
+            held[np.unique(labels[y0:y1, x0:x1])] = True
+    return held
 
 
 def colour_llr(image: np.ndarray, labels: np.ndarray, obj: np.ndarray, background: np.ndarray,

@@ -38,7 +38,7 @@ from .encoding import DISK_RADIUS, disk_maps
 from .fuse import fuse_for_inference
 from .network import PseudoClickNet
 from .preprocess import to_rgb_uint8
-from .pseudo import SOURCES, island_click, joins_held, largest_error_click
+from .pseudo import ISLAND_TRIALS, SOURCES, island_click, joins_held, largest_error_click
 from .types import Click, Prediction
 from .zoom import CropTransform, Rect, update_roi
 
@@ -73,7 +73,6 @@ PROPOSAL_DEFAULTS = {"error_threshold": 0.5, "proposal_rank": "area", "proposal_
                      "proposal_min_fraction": 0.0, "proposal_source": "errors", "island_min_fraction": 0.0,
                      "island_min_gap": 0.0, "island_confidence": 0.5, "island_colour_llr": None,
                      "error_colour_llr": None, "island_trial": "off", "island_trial_confidence": 0.5}
-ISLAND_TRIALS = ("off", "confidence", "gate")  # what the "same object?" trial pass does (engine/pseudo.joins_held)
 
 
 class Session:

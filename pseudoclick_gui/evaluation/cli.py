@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..engine.pseudo import RANKS, SIGNS, SOURCES  # numpy and OpenCV only
+from ..engine.pseudo import ISLAND_TRIALS, RANKS, SIGNS, SOURCES  # numpy and OpenCV only
 from ..errors import PseudoClickError
 
 
@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--island-min-gap", type=float, help="no island proposal for a part closer to the clicked parts than this times the square root of their area (default: the checkpoint's, else 0)")
     p.add_argument("--island-colour-llr", type=_llr, help="no island proposal for a part whose colours are not more likely background than clicked object by this log-ratio (e.g. 0); 'off' for none (default: the checkpoint's, else off)")
     p.add_argument("--error-colour-llr", type=_llr, help="no error-map proposal for an FP region that does not look more like background than mask by this log-ratio, or an FN region the other way; 'off' for none (default: the checkpoint's, else off)")
-    p.add_argument("--island-trial", choices=("off", "confidence", "gate"), help="the 'same object?' trial pass for island proposals: a positive click on the island; if the network then joins it to the clicked parts, 'gate' skips the island and 'confidence' keeps the lower confidence (default: the checkpoint's, else off)")
+    p.add_argument("--island-trial", choices=ISLAND_TRIALS, help="the 'same object?' trial pass for island proposals: a positive click on the island; if the network then joins it to the clicked parts, 'gate' skips the island and 'confidence' keeps the lower confidence (default: the checkpoint's, else off)")
     p.add_argument("--error-threshold", type=float, help="FP/FN threshold for proposals (default: the checkpoint's, else 0.5)")
     p.add_argument("--quiet", action="store_true")
 
