@@ -14,6 +14,15 @@ for this project's error head (models/MODEL.md), so a checkpoint's metadata may 
 Checks on a candidate: ``colour_llr`` (does the region look like the object or the background? optional gates
 in both rules) and ``joins_held`` (the "same object?" trial: does a positive click on an island make the
 network join it to the clicked part?). models/MODEL.md (session 5) measures both.
+
+Scored proposals (``proposal_candidates``, ``candidate_features``, ``ProposalScorer``): every rule above is
+right on some data and wrong on other data (islands on photos of several objects, positive clicks on single
+salient objects). The scored rule collects the candidates of all of them (two islands, the deepest FP and FN
+regions), looks ahead (runs the network with each one as a pseudo click, as accepting it would), describes
+each by a few numbers before and after, and lets a small logistic model per source, fitted on robot-user
+trajectories over the training sets (``training/proposals.py``), say how likely the click is to improve the
+mask. The most likely candidate is proposed when that probability reaches the scorer's threshold; the
+probability is the click's confidence.
 """
 
 from __future__ import annotations
@@ -27,6 +36,15 @@ SIGNS = ("both", "negative", "positive")  # which error maps may propose
 RANKS = ("area", "depth")  # how the winning region is chosen
 SOURCES = ("errors", "islands", "islands+errors")  # where proposals come from; "islands+errors": islands first
 ISLAND_TRIALS = ("off", "confidence", "gate")  # what the "same object?" trial pass (joins_held) may do
+# where a Session's proposals may come from: SOURCES, or "scored" (all candidates, a fitted ProposalScorer picks)
+PROPOSAL_SOURCES = (*SOURCES, "scored")
+CANDIDATE_SOURCES = ("island", "fp", "fn")  # the kinds of candidate the scored rule weighs
+# what ProposalScorer sees of a candidate (candidate_features); areas are fractions of the mask's area, lengths
+# fractions of the square root of that area, so the numbers mean the same at any zoom
+PROPOSAL_FEATURES = ("area_frac", "depth", "pseg", "pfp", "pfn", "llr", "nh", "mfrac", "dclick", "n_parts",
+                     "d_err", "changed", "changed_out", "d_area", "p_after", "err_after_reg")
+_LOG_FEATURES = frozenset({"area_frac", "nh", "mfrac", "n_parts", "changed", "changed_out", "depth", "dclick"})
+_SIGNED_LOG_FEATURES = frozenset({"d_err", "d_area"})
 
 
 @dataclass(frozen=True)
@@ -270,3 +288,143 @@ def true_error_click(pred: np.ndarray, obj: np.ndarray, valid: np.ndarray | None
     fp = (ok & pred & ~obj).astype(np.float32)
     fn = (ok & ~pred & obj).astype(np.float32)
     return largest_error_click(fp, fn, 0.5, min_area)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One click the scored rule weighs: ``source`` in CANDIDATE_SOURCES, the click, and the region it
+    stands for (H x W bool on the network's grid)."""
+
+    source: str
+    click: ErrorRegionClick
+    region: np.ndarray
+
+
+def proposal_candidates(maps: np.ndarray, positives: list[tuple[float, float]], min_area: int = 20,
+                        blocked: np.ndarray | None = None, error_threshold: float = 0.3,
+                        min_fraction: float = 0.03, islands: int = 2) -> list[Candidate]:
+    """The candidates of the scored rule on one grid (``maps`` H x W x 3: mask, FP, FN probabilities): up to
+    ``islands`` islands (deepest first), the deepest FP region and the deepest FN region (``error_threshold``,
+    regions of at least ``min_fraction`` of the mask's area)."""
+    seg = maps[..., 0]
+    out: list[Candidate] = []
+    labels = None
+    tried = None if blocked is None else blocked.copy()
+    for _ in range(islands):
+        c = island_click(seg, positives, min_area, tried, "depth")
+        if c is None:
+            break
+        if labels is None:
+            _, labels = cv2.connectedComponents((seg >= 0.5).astype(np.uint8), connectivity=8)
+        part = labels == labels[c.row, c.col]
+        out.append(Candidate("island", c, part))
+        tried = part if tried is None else tried | part
+    for source, signs, prob in (("fp", "negative", maps[..., 1]), ("fn", "positive", maps[..., 2])):
+        c = largest_error_click(maps[..., 1], maps[..., 2], error_threshold, min_area, blocked, "depth", signs,
+                                seg, None, min_fraction)
+        if c is not None:
+            binary = (prob >= error_threshold).astype(np.uint8)
+            if blocked is not None:
+                binary[blocked] = 0
+            _, lab = cv2.connectedComponents(binary, connectivity=8)
+            out.append(Candidate(source, c, lab == lab[c.row, c.col]))
+    return out
+
+
+def candidate_features(cand: Candidate, maps: np.ndarray, after: np.ndarray, image: np.ndarray,
+                       positives: list[tuple[float, float]], humans: list[tuple[float, float]]) -> dict[str, float]:
+    """PROPOSAL_FEATURES of one candidate: ``maps`` the grid's mask/FP/FN probabilities now, ``after`` the same
+    with the candidate accepted as a pseudo click (the look-ahead pass), ``image`` the grid's RGB,
+    ``positives`` / ``humans`` (row, col) of the positive clicks and of all human clicks."""
+    seg = maps[..., 0] >= 0.5
+    region = cand.region
+    c = cand.click
+    area = max(1, int(np.count_nonzero(seg)))
+    root = float(np.sqrt(area))
+    n, labels = cv2.connectedComponents(seg.astype(np.uint8), connectivity=8)
+    reg_labels = region.astype(np.int32)
+    if cand.source == "island":
+        held = _held(labels, n, positives, 2.0)
+        held[0] = False
+        llr = colour_llr(image, reg_labels, held[labels] & (labels > 0), ~seg)[1]
+    elif cand.source == "fp":
+        llr = colour_llr(image, reg_labels, seg & ~region, ~seg)[1]
+    else:
+        llr = colour_llr(image, reg_labels, seg, ~seg & ~region)[1]
+    depth = cv2.distanceTransform(np.pad(region.astype(np.uint8), 1), cv2.DIST_L2, 3).max()
+    seg2 = after[..., 0] >= 0.5
+    changed = seg2 != seg
+    return {
+        "area_frac": float(np.count_nonzero(region)) / area,
+        "depth": float(depth) / root,
+        "pseg": float(maps[..., 0][region].mean()),
+        "pfp": float(maps[..., 1][region].mean()),
+        "pfn": float(maps[..., 2][region].mean()),
+        "llr": float(llr),
+        "nh": float(len(humans)),
+        "mfrac": area / float(seg.size),
+        "dclick": min(float(np.hypot(c.row - r, c.col - q)) for r, q in humans) / root if humans else 1.0,
+        "n_parts": float(n - 1),
+        "d_err": (float((after[..., 1] + after[..., 2]).sum()) - float((maps[..., 1] + maps[..., 2]).sum())) / area,
+        "changed": float(np.count_nonzero(changed)) / area,
+        "changed_out": float(np.count_nonzero(changed & ~region)) / area,
+        "d_area": (float(np.count_nonzero(seg2)) - area) / area,
+        "p_after": float(after[c.row, c.col, 0]),
+        "err_after_reg": float((after[..., 1] + after[..., 2])[region].mean()),
+    }
+
+
+def feature_vector(features: dict[str, float], names: tuple[str, ...] = PROPOSAL_FEATURES) -> np.ndarray:
+    """The scorer's input: logs of the scale-like features, a signed log of the changes."""
+    v = np.empty(len(names), np.float64)
+    for i, k in enumerate(names):
+        x = float(features[k])
+        if k in _LOG_FEATURES:
+            x = np.log(max(x, 1e-4))
+        elif k in _SIGNED_LOG_FEATURES:
+            x = np.sign(x) * np.log1p(abs(x) * 100)
+        v[i] = x
+    return v
+
+
+@dataclass(frozen=True)
+class ProposalScorer:
+    """Per candidate source, a logistic model over standardised ``feature_vector``s: the probability that
+    accepting the candidate raises the mask's IoU. Stored in a checkpoint's metadata (``to_dict``)."""
+
+    models: dict  # source -> {"mean": [...], "std": [...], "weights": [...], "bias": float}
+    threshold: float = 0.6
+    features: tuple[str, ...] = PROPOSAL_FEATURES
+
+    def probability(self, source: str, features: dict[str, float]) -> float | None:
+        """None when the scorer has no model for ``source`` (such candidates are never proposed)."""
+        m = self.models.get(source)
+        if m is None:
+            return None
+        z = (feature_vector(features, self.features) - np.asarray(m["mean"])) / np.asarray(m["std"])
+        logit = float(z @ np.asarray(m["weights"]) + m["bias"])
+        return float(1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50))))
+
+    def to_dict(self) -> dict:
+        return {"models": self.models, "threshold": self.threshold, "features": list(self.features)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ProposalScorer:
+        """Raises ValueError on a malformed description (a checkpoint's metadata is untrusted input)."""
+        try:
+            features = tuple(str(k) for k in d.get("features", PROPOSAL_FEATURES))
+            unknown = set(features) - set(PROPOSAL_FEATURES)
+            if unknown:
+                raise ValueError(f"unknown features {sorted(unknown)}")
+            models = {}
+            for src, m in dict(d["models"]).items():
+                if src not in CANDIDATE_SOURCES:
+                    raise ValueError(f"unknown candidate source {src!r}")
+                mm = {k: [float(x) for x in m[k]] for k in ("mean", "std", "weights")}
+                if any(len(mm[k]) != len(features) for k in mm) or min(mm["std"]) <= 0:
+                    raise ValueError(f"model for {src!r} does not match its {len(features)} features")
+                mm["bias"] = float(m["bias"])
+                models[src] = mm
+            return cls(models, float(d.get("threshold", 0.6)), features)
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"malformed proposal scorer: {e}") from e

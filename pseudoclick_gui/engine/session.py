@@ -38,7 +38,17 @@ from .encoding import DISK_RADIUS, disk_maps
 from .fuse import fuse_for_inference
 from .network import PseudoClickNet
 from .preprocess import to_rgb_uint8
-from .pseudo import ISLAND_TRIALS, SOURCES, island_click, joins_held, largest_error_click
+from .pseudo import (
+    ISLAND_TRIALS,
+    PROPOSAL_SOURCES,
+    Candidate,
+    ProposalScorer,
+    candidate_features,
+    island_click,
+    joins_held,
+    largest_error_click,
+    proposal_candidates,
+)
 from .types import Click, Prediction
 from .zoom import CropTransform, Rect, update_roi
 
@@ -84,10 +94,12 @@ class Session:
                  island_min_fraction: float | None = None, island_min_gap: float | None = None,
                  island_confidence: float | None = None, island_colour_llr: float | None = None,
                  error_colour_llr: float | None = None, island_trial: str | None = None,
-                 island_trial_confidence: float | None = None, meta: dict | None = None):
+                 island_trial_confidence: float | None = None, proposal_scorer: ProposalScorer | dict | None = None,
+                 meta: dict | None = None):
         """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
         The paper uses 0.5; a checkpoint may carry a calibrated value in its metadata
-        (``meta["error_threshold"]``), used when this argument is None."""
+        (``meta["error_threshold"]``), used when this argument is None. ``proposal_scorer``: the model the
+        ``"scored"`` source uses (else ``meta["proposal_scorer"]``)."""
         self.device = torch.device(device) if device is not None else default_device()
         if not getattr(model, "_pseudoclick_fused", False):
             model = fuse_for_inference(model)
@@ -115,8 +127,17 @@ class Session:
         for key in ("island_colour_llr", "error_colour_llr"):
             if getattr(self, key) is not None and not np.isfinite(getattr(self, key)):
                 setattr(self, key, None)  # "off"
-        if self.proposal_source not in SOURCES:
-            raise ValueError(f"proposal_source must be one of {SOURCES}, not {self.proposal_source!r}")
+        if self.proposal_source not in PROPOSAL_SOURCES:
+            raise ValueError(f"proposal_source must be one of {PROPOSAL_SOURCES}, not {self.proposal_source!r}")
+        scorer = proposal_scorer if proposal_scorer is not None else self.meta.get("proposal_scorer")
+        if isinstance(scorer, dict):
+            try:
+                scorer = ProposalScorer.from_dict(scorer)
+            except ValueError as e:
+                raise CheckpointError(f"the checkpoint's proposal scorer is unusable: {e}") from e
+        self.proposal_scorer: ProposalScorer | None = scorer
+        if self.proposal_source == "scored" and scorer is None:
+            raise ValueError("proposal_source 'scored' needs a proposal scorer (a checkpoint that carries one)")
         if self.island_trial not in ISLAND_TRIALS:
             raise ValueError(f"island_trial must be one of {ISLAND_TRIALS}, not {self.island_trial!r}")
         self._lock = threading.RLock()
@@ -152,7 +173,7 @@ class Session:
         with self._lock:
             other = Session(self.model, self.device, zoom_in=self.zoom_in, zoom_side=self.zoom_side,
                             max_side=self.max_side, flip=self.flip, threshold=self.threshold,
-                            min_region=self.min_region, meta=self.meta,
+                            min_region=self.min_region, meta=self.meta, proposal_scorer=self.proposal_scorer,
                             **{k: getattr(self, k) for k in PROPOSAL_DEFAULTS})
             other._image = self._image
             return other
@@ -187,6 +208,7 @@ class Session:
             self._last: Prediction | None = None
             self._dirty = True
             self._seed_mask: np.ndarray | None = None
+            self._lookahead: tuple | None = None  # (history length, click, transform, crop maps) of a scored proposal
 
     def set_previous_mask(self, mask: np.ndarray | None) -> None:
         """Start the current object from an existing mask (H x W bool or probability): re-opening an instance,
@@ -274,6 +296,8 @@ class Session:
             scale_y = t.out_h / (t.roi[3] - t.roi[1])
             min_area = max(4, int(round(self.min_region * scale_x * scale_y)))
             blocked = self._blocked_mask(t)
+            if self.proposal_source == "scored":
+                return self._propose_scored(pred, t, scale_x * scale_y)
             crop_image = None
             if self.island_colour_llr is not None or self.error_colour_llr is not None:
                 crop_image = t.forward_image(self._image)
@@ -308,6 +332,49 @@ class Session:
                 return None
             x, y = self._to_image(c.col, c.row, t)
             return Click(x, y, c.positive, "pseudo", c.confidence, int(round(c.area / (scale_x * scale_y))))
+
+    def scored_candidates(self) -> list[tuple[Candidate, dict[str, float], Click, np.ndarray]]:
+        """The scored rule's candidates for the current step (``engine.pseudo.proposal_candidates``), each with
+        its PROPOSAL_FEATURES, the pseudo click it would be (image pixels) and the network's crop maps with it
+        accepted (the look-ahead pass, one forward each). Used by ``propose_pseudo_click`` and by
+        ``training/proposals.py`` to fit the scorer; [] before the first click."""
+        with self._lock:
+            if not self._human:
+                return []
+            pred = self.predict()
+            t: CropTransform | None = pred.extra.get("transform")
+            if t is None:
+                return []
+            maps = pred.extra["crop_maps"]
+            scale = (t.out_w / (t.roi[2] - t.roi[0])) * (t.out_h / (t.roi[3] - t.roi[1]))
+            min_area = max(4, int(round(self.min_region * scale)))
+            positives = [t.forward_point(k.x, k.y)[::-1] for k in self._human + self._pseudo if k.positive]
+            humans = [t.forward_point(k.x, k.y)[::-1] for k in self._human]
+            h, w = self._image.shape[:2]
+            prev = self._base_prev if self._base_prev is not None else np.zeros((h, w), np.float32)
+            image = t.forward_image(self._image)
+            out = []
+            for cand in proposal_candidates(maps, positives, min_area, self._blocked_mask(t), self.error_threshold):
+                c = cand.click
+                x, y = self._to_image(c.col, c.row, t)
+                click = Click(x, y, c.positive, "pseudo", 1.0, int(round(c.area / scale)))
+                after = self._run(t, prev, self._human, self._pseudo + [click])
+                out.append((cand, candidate_features(cand, maps, after, image, positives, humans), click, after))
+            return out
+
+    def _propose_scored(self, pred: Prediction, t: CropTransform, scale: float) -> Click | None:
+        best = None
+        for cand, feats, click, after in self.scored_candidates():
+            p = self.proposal_scorer.probability(cand.source, feats)
+            if p is not None and p >= self.proposal_scorer.threshold and (best is None or p > best[0]):
+                best = (p, click, after)
+        if best is None:
+            return None
+        p, click, after = best
+        click = replace(click, confidence=p)
+        # accepting it re-runs exactly this pass: keep the result so predict() need not run it again
+        self._lookahead = (len(self._history), click, t, after)
+        return click
 
     def _to_image(self, col: int, row: int, t: CropTransform) -> tuple[float, float]:
         """A pixel of the network's grid as the nearest image pixel (x, y)."""
@@ -411,8 +478,14 @@ class Session:
                 self._dirty = False
                 return self._last
             prev = self._base_prev if self._base_prev is not None else np.zeros((h, w), np.float32)
-            transform = self._transform(prev)
-            out = self._run(transform, prev)
+            ahead = self._lookahead
+            if ahead is not None and self._history and self._history[-1].kind == "pseudo" \
+                    and ahead[0] == len(self._history) - 1 and ahead[1] == self._history[-1].click:
+                transform, out = ahead[2], ahead[3]  # the scored rule already ran this step (look-ahead)
+            else:
+                transform = self._transform(prev)
+                out = self._run(transform, prev)
+            self._lookahead = None
             prob, fp, fn = transform.inverse_planes(out, h, w)
             ms = (time.perf_counter() - t0) * 1000
             self._last = Prediction(prob, fp, fn, self.threshold, ms, transform.roi,

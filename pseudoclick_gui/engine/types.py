@@ -17,7 +17,8 @@ class Click:
     1 for human clicks; for a pseudo click from the error maps, the mean error probability inside the region it
     came from; for one on an island (a mask part no positive click holds), the rule's measured precision, which
     the checkpoint's metadata carries (``island_confidence``, or ``island_trial_confidence`` when the island
-    passed the "same object?" trial pass, ``Session.island_trial``).
+    passed the "same object?" trial pass, ``Session.island_trial``); for one from the scored rule
+    (``proposal_source="scored"``), the fitted probability that accepting it improves the mask.
     """
 
     x: float

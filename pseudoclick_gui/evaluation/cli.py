@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..engine.pseudo import ISLAND_TRIALS, RANKS, SIGNS, SOURCES  # numpy and OpenCV only
+from ..engine.pseudo import ISLAND_TRIALS, PROPOSAL_SOURCES, RANKS, SIGNS  # numpy and OpenCV only
 from ..errors import PseudoClickError
 
 
@@ -28,7 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proposal-signs", choices=SIGNS, help="which error maps may propose (default: the checkpoint's, else both)")
     p.add_argument("--fn-reach", type=float, help="positive proposals only this far from the mask, as a fraction of the network grid's long side (default: the checkpoint's, else unlimited)")
     p.add_argument("--proposal-min-fraction", type=float, help="no proposal for an error region smaller than this fraction of the mask (default: the checkpoint's, else 0)")
-    p.add_argument("--proposal-source", choices=SOURCES, help="where proposals come from: the error maps (the paper), mask parts no positive click holds, or islands first (default: the checkpoint's, else errors)")
+    p.add_argument("--proposal-source", choices=PROPOSAL_SOURCES, help="where proposals come from: the error maps (the paper), mask parts no positive click holds, islands first, or all of them weighed by the fitted scorer (default: the checkpoint's, else errors)")
+    p.add_argument("--proposal-scorer", help="a scorer JSON (training/proposals.py fit) for --proposal-source scored (default: the checkpoint's)")
+    p.add_argument("--scorer-threshold", type=float, help="the scored rule proposes when its probability reaches this (default: the scorer's)")
     p.add_argument("--island-min-fraction", type=float, help="no island proposal for a part smaller than this fraction of the mask (default: the checkpoint's, else 0)")
     p.add_argument("--island-min-gap", type=float, help="no island proposal for a part closer to the clicked parts than this times the square root of their area (default: the checkpoint's, else 0)")
     p.add_argument("--island-colour-llr", type=_llr, help="no island proposal for a part whose colours are not more likely background than clicked object by this log-ratio (e.g. 0); 'off' for none (default: the checkpoint's, else off)")
@@ -59,7 +61,20 @@ def run(args: argparse.Namespace) -> int:
     # every proposal setting with a flag of the same name; None: the checkpoint's value
     kw = {"zoom_in": not args.no_zoom, "flip": args.flip,
           **{k: getattr(args, k) for k in PROPOSAL_DEFAULTS if hasattr(args, k)}}
+    if args.proposal_scorer:
+        from ..engine.pseudo import ProposalScorer
+
+        try:
+            kw["proposal_scorer"] = ProposalScorer.from_dict(json.loads(Path(args.proposal_scorer).read_text()))
+        except (OSError, ValueError) as e:
+            raise PseudoClickError(f"{args.proposal_scorer}: not a usable proposal scorer ({e})") from None
     session = Session.from_checkpoint(args.checkpoint, **kw) if args.checkpoint else Session.from_default_checkpoint(**kw)
+    if args.scorer_threshold is not None:
+        if session.proposal_scorer is None:
+            raise PseudoClickError("--scorer-threshold: no proposal scorer (give --proposal-scorer)")
+        from dataclasses import replace
+
+        session.proposal_scorer = replace(session.proposal_scorer, threshold=args.scorer_threshold)
     samples = find_samples(Path(args.dataset), args.modality)
     if args.subsample and args.subsample < len(samples):
         import random
@@ -86,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
                "checkpoint_meta": {k: v for k, v in session.meta.items() if k in ("step", "samples_seen", "cpu_hours")},
                "max_clicks": args.max_clicks, "zoom_in": not args.no_zoom, "flip": args.flip,
                **{k: getattr(session, k) for k in PROPOSAL_DEFAULTS},
+               "proposal_scorer": None if session.proposal_scorer is None else session.proposal_scorer.to_dict(),
                "device": session.device_name, "summary": summary}
     write_json(out / "summary.json", payload)
     write_csv(out / "samples.csv", results, args.max_clicks)

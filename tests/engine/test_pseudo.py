@@ -234,3 +234,72 @@ def test_joins_held_tells_whether_a_positive_click_makes_one_object_of_island_an
     lost = bridged.copy()
     lost[10:30, 40:60] = 0.0  # the trial dropped the island altogether
     assert not joins_held(lost, seg, 20, 50, [(20, 20)])
+
+
+def _scene():
+    """Crop maps with a clicked part, an island, an FP blob inside the clicked part and an FN blob beside it."""
+    maps = np.zeros((100, 100, 3), np.float32)
+    maps[20:50, 20:50, 0] = 0.9  # the clicked part (positive click at 30, 30)
+    maps[70:90, 70:90, 0] = 0.9  # an island
+    maps[40:50, 40:50, 1] = 0.8  # an FP region inside the clicked part
+    maps[20:40, 52:62, 2] = 0.7  # an FN region beside it
+    return maps
+
+
+def test_proposal_candidates_take_islands_and_the_deepest_region_of_each_error_map():
+    from pseudoclick_gui.engine.pseudo import proposal_candidates
+
+    maps = _scene()
+    cands = proposal_candidates(maps, [(30.0, 30.0)], min_area=20, error_threshold=0.3)
+    assert [c.source for c in cands] == ["island", "fp", "fn"]  # one island only: the second search finds none
+    island, fp, fn = cands
+    assert not island.click.positive and island.region[80, 80] and island.region.sum() == 400
+    assert not fp.click.positive and fp.region.sum() == 100 and 40 <= fp.click.row < 50
+    assert fn.click.positive and fn.region.sum() == 200 and 52 <= fn.click.col < 62
+    blocked = np.zeros((100, 100), bool)
+    blocked[70:90, 70:90] = True  # e.g. a withdrawn proposal there
+    assert [c.source for c in proposal_candidates(maps, [(30.0, 30.0)], 20, blocked, 0.3)] == ["fp", "fn"]
+    # regions below min_fraction of the mask are not candidates
+    assert [c.source for c in proposal_candidates(maps, [(30.0, 30.0)], 20, None, 0.3, min_fraction=0.15)] == ["island", "fn"]
+
+
+def test_candidate_features_describe_the_region_and_what_accepting_it_changed():
+    from pseudoclick_gui.engine.pseudo import PROPOSAL_FEATURES, candidate_features, proposal_candidates
+
+    maps = _scene()
+    image = np.zeros((100, 100, 3), np.uint8)
+    island = proposal_candidates(maps, [(30.0, 30.0)], 20)[0]
+    after = maps.copy()
+    after[70:90, 70:90, 0] = 0.1  # accepting the negative click removed the island
+    after[20:30, 20:30, 0] = 0.1  # ... and, wrongly, a corner of the clicked part
+    f = candidate_features(island, maps, after, image, [(30.0, 30.0)], [(30.0, 30.0)])
+    assert set(f) == set(PROPOSAL_FEATURES)
+    mask_area = 900 + 400
+    assert f["area_frac"] == pytest.approx(400 / mask_area)
+    assert f["changed"] == pytest.approx(500 / mask_area) and f["changed_out"] == pytest.approx(100 / mask_area)
+    assert f["d_area"] == pytest.approx(-500 / mask_area)
+    assert f["n_parts"] == 2 and f["nh"] == 1 and f["pseg"] == pytest.approx(0.9)
+    assert f["p_after"] == pytest.approx(0.1)
+    assert f["dclick"] == pytest.approx(np.hypot(island.click.row - 30, island.click.col - 30) / np.sqrt(mask_area))
+
+
+def test_proposal_scorer_is_a_logistic_model_per_source_and_rejects_malformed_descriptions():
+    from pseudoclick_gui.engine.pseudo import PROPOSAL_FEATURES, ProposalScorer, feature_vector
+
+    k = len(PROPOSAL_FEATURES)
+    weights = [0.0] * k
+    weights[PROPOSAL_FEATURES.index("p_after")] = 2.0
+    m = {"mean": [0.0] * k, "std": [1.0] * k, "weights": weights, "bias": -1.0}
+    scorer = ProposalScorer.from_dict({"models": {"fn": m}, "threshold": 0.7})
+    feats = dict.fromkeys(PROPOSAL_FEATURES, 0.5)
+    assert scorer.probability("fn", feats) == pytest.approx(0.5)  # 2 * 0.5 - 1 = 0
+    feats["p_after"] = 1.0
+    assert scorer.probability("fn", feats) == pytest.approx(1 / (1 + np.exp(-1.0)))
+    assert scorer.probability("island", feats) is None  # no model: never proposed
+    assert ProposalScorer.from_dict(scorer.to_dict()) == ProposalScorer({"fn": m}, 0.7)
+    v = feature_vector(dict.fromkeys(PROPOSAL_FEATURES, 0.0))
+    assert v[PROPOSAL_FEATURES.index("area_frac")] == pytest.approx(np.log(1e-4))  # logs are floored
+    for bad in ({"models": {"fn": {**m, "weights": [1.0]}}}, {"models": {"elsewhere": m}}, {"thresholds": 1},
+                {"models": {"fn": {**m, "std": [0.0] * k}}}, {"models": {"fn": m}, "features": ["colour"]}):
+        with pytest.raises(ValueError):
+            ProposalScorer.from_dict(bad)

@@ -305,3 +305,92 @@ def test_island_trial_gate_and_confidence(monkeypatch):
     s.island_trial = "off"
     trials.clear()
     assert s.propose_pseudo_click().confidence == 0.6 and not trials  # no trial pass at all
+
+
+def _scorer(threshold=0.5, **weights):
+    from pseudoclick_gui.engine.pseudo import PROPOSAL_FEATURES, ProposalScorer
+
+    k = len(PROPOSAL_FEATURES)
+    models = {}
+    for src, (feature, w, bias) in weights.items():
+        ws = [0.0] * k
+        ws[PROPOSAL_FEATURES.index(feature)] = w
+        models[src] = {"mean": [0.0] * k, "std": [1.0] * k, "weights": ws, "bias": bias}
+    return ProposalScorer(models, threshold)
+
+
+def test_scored_proposals_pick_the_likeliest_candidate_and_accepting_reuses_its_look_ahead(tmp_path, monkeypatch):
+    from pseudoclick_gui.engine.checkpoint import save_checkpoint
+    from pseudoclick_gui.engine.network import PseudoClickNet
+
+    with pytest.raises(ValueError, match="scorer"):
+        Session.from_random(device="cpu", proposal_source="scored")  # nothing to score with
+    # the scorer travels in the checkpoint's metadata; a malformed one is a clear CheckpointError
+    scorer = _scorer(0.0, island=("p_after", -4.0, 2.0), fn=("p_after", 4.0, -2.0), fp=("p_after", -4.0, 2.0))
+    save_checkpoint(PseudoClickNet(), tmp_path / "m.pt",
+                    meta={"proposal_source": "scored", "proposal_scorer": scorer.to_dict()})
+    s = Session.from_checkpoint(tmp_path / "m.pt", device="cpu")
+    assert s.proposal_scorer == scorer and s.spawn().proposal_scorer == scorer
+    save_checkpoint(PseudoClickNet(), tmp_path / "bad.pt", meta={"proposal_scorer": {"models": {"fp": {}}}})
+    from pseudoclick_gui.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="proposal scorer"):
+        Session.from_checkpoint(tmp_path / "bad.pt", device="cpu")
+
+    s.set_image(_image(100, 100))
+    s.add_click(30, 30, True)
+    s.predict()
+    assert s.proposal_source == "scored"
+    runs = []
+    real_run = s._run
+
+    def counting_run(t, prev, human=None, pseudo=None):
+        runs.append(pseudo)
+        return real_run(t, prev, human, pseudo)
+
+    monkeypatch.setattr(s, "_run", counting_run)
+    cands = s.scored_candidates()
+    assert len(runs) == len(cands)  # one look-ahead pass per candidate
+    assert all(pseudo and pseudo[-1] == click for (_, _, click, _), pseudo in zip(cands, runs))
+    expected = [(scorer.probability(c.source, f), click) for c, f, click, _ in cands]
+    assert cands and all(p is not None for p, _ in expected)  # the random network leaves some error region
+    runs.clear()
+    c = s.propose_pseudo_click()
+    p, best = max(expected, key=lambda e: e[0])
+    assert (c.x, c.y, c.positive) == (best.x, best.y, best.positive) and c.confidence == pytest.approx(p)
+    runs.clear()
+    s.accept_pseudo_click(c)
+    cached = s.predict()
+    assert not runs  # the look-ahead pass is the accepted step: no new forward
+    monkeypatch.setattr(s, "_run", real_run)
+    s._last, s._dirty = None, True
+    fresh = s.predict()
+    np.testing.assert_allclose(cached.probability, fresh.probability, atol=1e-5)
+    s.proposal_scorer = _scorer(threshold=1.01, island=("p_after", 0.0, 0.0))
+    s.add_click(60, 60, False)
+    assert s.propose_pseudo_click() is None  # nothing reaches the threshold
+
+
+def test_scored_proposals_on_a_scene_with_an_island_and_error_regions(monkeypatch):
+    from pseudoclick_gui.engine.types import Prediction
+    from pseudoclick_gui.engine.zoom import CropTransform
+
+    s = Session.from_random(device="cpu", proposal_source="scored", error_threshold=0.3,
+                            proposal_scorer=_scorer(island=("area_frac", 1.0, 3.0), fn=("area_frac", 1.0, 2.0)))
+    s.set_image(_image(100, 100))
+    s.add_click(30, 30, True)
+    maps = np.zeros((100, 100, 3), np.float32)
+    maps[20:50, 20:50, 0] = 0.9
+    maps[70:90, 70:90, 0] = 0.9  # an island
+    maps[20:40, 52:62, 2] = 0.7  # an FN region
+    z = np.zeros((100, 100), np.float32)
+    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
+                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
+    monkeypatch.setattr(s, "predict", lambda: fake)
+    monkeypatch.setattr(s, "_run", lambda t, prev, human=None, pseudo=None: maps)
+    c = s.propose_pseudo_click()  # island: sigmoid(log(400/1300) + 3) beats fn: sigmoid(log(200/1300) + 2)
+    assert not c.positive and 70 <= c.y < 90 and 70 <= c.x < 90
+    assert c.confidence == pytest.approx(1 / (1 + np.exp(-(np.log(400 / 1300) + 3))))
+    s.proposal_scorer = _scorer(fn=("area_frac", 1.0, 2.0))  # no island model: islands are never proposed
+    c = s.propose_pseudo_click()
+    assert c.positive and 20 <= c.y < 40 and 52 <= c.x < 62
