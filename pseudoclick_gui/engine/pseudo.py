@@ -42,8 +42,10 @@ CANDIDATE_SOURCES = ("island", "fp", "fn")  # the kinds of candidate the scored 
 # what ProposalScorer sees of a candidate (candidate_features); areas are fractions of the mask's area, lengths
 # fractions of the square root of that area, so the numbers mean the same at any zoom
 PROPOSAL_FEATURES = ("area_frac", "depth", "pseg", "pfp", "pfn", "llr", "nh", "mfrac", "dclick", "n_parts",
-                     "d_err", "changed", "changed_out", "d_area", "p_after", "err_after_reg")
-_LOG_FEATURES = frozenset({"area_frac", "nh", "mfrac", "n_parts", "changed", "changed_out", "depth", "dclick"})
+                     "d_err", "changed", "changed_out", "d_area", "p_after", "err_after_reg", "img_frac", "roi_frac",
+                     "gap")
+_LOG_FEATURES = frozenset({"area_frac", "nh", "mfrac", "n_parts", "changed", "changed_out", "depth", "dclick",
+                           "img_frac", "roi_frac", "gap"})
 _SIGNED_LOG_FEATURES = frozenset({"d_err", "d_area"})
 
 
@@ -332,10 +334,15 @@ def proposal_candidates(maps: np.ndarray, positives: list[tuple[float, float]], 
 
 
 def candidate_features(cand: Candidate, maps: np.ndarray, after: np.ndarray, image: np.ndarray,
-                       positives: list[tuple[float, float]], humans: list[tuple[float, float]]) -> dict[str, float]:
+                       positives: list[tuple[float, float]], humans: list[tuple[float, float]],
+                       image_px: float | None = None, roi_frac: float = 1.0,
+                       held_dist: np.ndarray | None = None) -> dict[str, float]:
     """PROPOSAL_FEATURES of one candidate: ``maps`` the grid's mask/FP/FN probabilities now, ``after`` the same
     with the candidate accepted as a pseudo click (the look-ahead pass), ``image`` the grid's RGB,
-    ``positives`` / ``humans`` (row, col) of the positive clicks and of all human clicks."""
+    ``positives`` / ``humans`` (row, col) of the positive clicks and of all human clicks. ``image_px``: the
+    whole image's area in grid pixels (default: the grid's), ``roi_frac``: the grid's view as a fraction of the
+    image, ``held_dist``: distance of every grid pixel to the mask parts positive clicks hold
+    (``held_distance``; computed when not given)."""
     seg = maps[..., 0] >= 0.5
     region = cand.region
     c = cand.click
@@ -352,6 +359,8 @@ def candidate_features(cand: Candidate, maps: np.ndarray, after: np.ndarray, ima
     else:
         llr = colour_llr(image, reg_labels, seg, ~seg & ~region)[1]
     depth = cv2.distanceTransform(np.pad(region.astype(np.uint8), 1), cv2.DIST_L2, 3).max()
+    if held_dist is None:
+        held_dist = held_distance(maps[..., 0], positives)
     seg2 = after[..., 0] >= 0.5
     changed = seg2 != seg
     return {
@@ -371,7 +380,23 @@ def candidate_features(cand: Candidate, maps: np.ndarray, after: np.ndarray, ima
         "d_area": (float(np.count_nonzero(seg2)) - area) / area,
         "p_after": float(after[c.row, c.col, 0]),
         "err_after_reg": float((after[..., 1] + after[..., 2])[region].mean()),
+        "img_frac": area / float(image_px or seg.size),
+        "roi_frac": float(roi_frac),
+        "gap": float(held_dist[region].min()) / root,
     }
+
+
+def held_distance(seg: np.ndarray, positives: list[tuple[float, float]]) -> np.ndarray:
+    """Distance (grid px) of every pixel to the parts of the mask ``seg >= 0.5`` that a positive click holds
+    (``inf``-like large values when none)."""
+    mask = seg >= 0.5
+    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    held = _held(labels, n, positives, 2.0)
+    held[0] = False
+    held_px = held[labels]
+    if not held_px.any():
+        return np.full(seg.shape, float(max(seg.shape)), np.float32)
+    return cv2.distanceTransform((~held_px).astype(np.uint8), cv2.DIST_L2, 3)
 
 
 def feature_vector(features: dict[str, float], names: tuple[str, ...] = PROPOSAL_FEATURES) -> np.ndarray:

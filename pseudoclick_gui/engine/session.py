@@ -44,6 +44,7 @@ from .pseudo import (
     Candidate,
     ProposalScorer,
     candidate_features,
+    held_distance,
     island_click,
     joins_held,
     largest_error_click,
@@ -82,7 +83,11 @@ class _Step:
 PROPOSAL_DEFAULTS = {"error_threshold": 0.5, "proposal_rank": "area", "proposal_signs": "both", "fn_reach": None,
                      "proposal_min_fraction": 0.0, "proposal_source": "errors", "island_min_fraction": 0.0,
                      "island_min_gap": 0.0, "island_confidence": 0.5, "island_colour_llr": None,
-                     "error_colour_llr": None, "island_trial": "off", "island_trial_confidence": 0.5}
+                     "error_colour_llr": None, "island_trial": "off", "island_trial_confidence": 0.5,
+                     "pseudo_lifetime": "object"}
+# how long an accepted pseudo click stays an input: for the whole object, or only for the step it was accepted in
+# (until the next human click; its effect lives on in the previous-mask input)
+PSEUDO_LIFETIMES = ("object", "step")
 
 
 class Session:
@@ -95,11 +100,13 @@ class Session:
                  island_confidence: float | None = None, island_colour_llr: float | None = None,
                  error_colour_llr: float | None = None, island_trial: str | None = None,
                  island_trial_confidence: float | None = None, proposal_scorer: ProposalScorer | dict | None = None,
-                 meta: dict | None = None):
+                 pseudo_lifetime: str | None = None, meta: dict | None = None):
         """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
         The paper uses 0.5; a checkpoint may carry a calibrated value in its metadata
         (``meta["error_threshold"]``), used when this argument is None. ``proposal_scorer``: the model the
-        ``"scored"`` source uses (else ``meta["proposal_scorer"]``)."""
+        ``"scored"`` source uses (else ``meta["proposal_scorer"]``). ``pseudo_lifetime`` (PSEUDO_LIFETIMES):
+        whether an accepted pseudo click stays a network input for the whole object (``"object"``) or only
+        until the next human click (``"step"``); it stays in ``pseudo_clicks``, the history and undo either way."""
         self.device = torch.device(device) if device is not None else default_device()
         if not getattr(model, "_pseudoclick_fused", False):
             model = fuse_for_inference(model)
@@ -120,7 +127,8 @@ class Session:
                  "proposal_source": proposal_source, "island_min_fraction": island_min_fraction,
                  "island_min_gap": island_min_gap, "island_confidence": island_confidence,
                  "island_colour_llr": island_colour_llr, "error_colour_llr": error_colour_llr,
-                 "island_trial": island_trial, "island_trial_confidence": island_trial_confidence}
+                 "island_trial": island_trial, "island_trial_confidence": island_trial_confidence,
+                 "pseudo_lifetime": pseudo_lifetime}
         for key, default in PROPOSAL_DEFAULTS.items():
             value = given[key] if given[key] is not None else self.meta.get(key, default)
             setattr(self, key, value if value is None or isinstance(default, str) else float(value))
@@ -138,6 +146,8 @@ class Session:
         self.proposal_scorer: ProposalScorer | None = scorer
         if self.proposal_source == "scored" and scorer is None:
             raise ValueError("proposal_source 'scored' needs a proposal scorer (a checkpoint that carries one)")
+        if self.pseudo_lifetime not in PSEUDO_LIFETIMES:
+            raise ValueError(f"pseudo_lifetime must be one of {PSEUDO_LIFETIMES}, not {self.pseudo_lifetime!r}")
         if self.island_trial not in ISLAND_TRIALS:
             raise ValueError(f"island_trial must be one of {ISLAND_TRIALS}, not {self.island_trial!r}")
         self._lock = threading.RLock()
@@ -241,6 +251,24 @@ class Session:
         return list(self._pseudo)
 
     @property
+    def live_pseudo_clicks(self) -> list[Click]:
+        """The accepted pseudo clicks the network sees now: all of them, or with ``pseudo_lifetime="step"`` those
+        accepted since the latest human click."""
+        with self._lock:
+            return list(self._live_pseudo())
+
+    def _live_pseudo(self) -> list[Click]:
+        if self.pseudo_lifetime == "object":
+            return self._pseudo
+        live = []
+        for step in reversed(self._history):
+            if step.kind == "human":
+                break
+            if step.kind == "pseudo" and step.click in self._pseudo:
+                live.append(step.click)
+        return live[::-1]
+
+    @property
     def withdrawn_clicks(self) -> list[Click]:
         return list(self._withdrawn)
 
@@ -303,7 +331,7 @@ class Session:
                 crop_image = t.forward_image(self._image)
             c = None
             if self.proposal_source != "errors":
-                positives = [t.forward_point(k.x, k.y)[::-1] for k in self._human + self._pseudo if k.positive]
+                positives = [t.forward_point(k.x, k.y)[::-1] for k in self._human + self._live_pseudo() if k.positive]
                 tried = None if blocked is None else blocked.copy()
                 for _ in range(3 if self.island_trial == "gate" else 1):
                     c = island_click(maps[..., 0], positives, min_area, tried, self.proposal_rank,
@@ -314,7 +342,7 @@ class Session:
                         break
                     # the "same object?" trial: the network's mask with a positive click on the island
                     xy = self._to_image(c.col, c.row, t)
-                    trial = self._run(t, pred.probability, self._human + [Click(*xy, True, "human")], self._pseudo)
+                    trial = self._run(t, pred.probability, self._human + [Click(*xy, True, "human")], self._live_pseudo())
                     if not joins_held(trial[..., 0], maps[..., 0], c.row, c.col, positives):
                         c = replace(c, confidence=float(self.island_trial_confidence))  # passed the trial
                         break
@@ -348,18 +376,25 @@ class Session:
             maps = pred.extra["crop_maps"]
             scale = (t.out_w / (t.roi[2] - t.roi[0])) * (t.out_h / (t.roi[3] - t.roi[1]))
             min_area = max(4, int(round(self.min_region * scale)))
-            positives = [t.forward_point(k.x, k.y)[::-1] for k in self._human + self._pseudo if k.positive]
+            live = self._live_pseudo()
+            positives = [t.forward_point(k.x, k.y)[::-1] for k in self._human + live if k.positive]
             humans = [t.forward_point(k.x, k.y)[::-1] for k in self._human]
             h, w = self._image.shape[:2]
             prev = self._base_prev if self._base_prev is not None else np.zeros((h, w), np.float32)
+            cands = proposal_candidates(maps, positives, min_area, self._blocked_mask(t), self.error_threshold)
+            if not cands:
+                return []
             image = t.forward_image(self._image)
+            held = held_distance(maps[..., 0], positives)
+            roi_frac = (t.roi[2] - t.roi[0]) * (t.roi[3] - t.roi[1]) / float(h * w)
             out = []
-            for cand in proposal_candidates(maps, positives, min_area, self._blocked_mask(t), self.error_threshold):
+            for cand in cands:
                 c = cand.click
                 x, y = self._to_image(c.col, c.row, t)
                 click = Click(x, y, c.positive, "pseudo", 1.0, int(round(c.area / scale)))
-                after = self._run(t, prev, self._human, self._pseudo + [click])
-                out.append((cand, candidate_features(cand, maps, after, image, positives, humans), click, after))
+                after = self._run(t, prev, self._human, live + [click])
+                feats = candidate_features(cand, maps, after, image, positives, humans, h * w * scale, roi_frac, held)
+                out.append((cand, feats, click, after))
             return out
 
     def _propose_scored(self, pred: Prediction, t: CropTransform, scale: float) -> Click | None:
@@ -445,7 +480,7 @@ class Session:
     def _blocked_mask(self, t: CropTransform) -> np.ndarray | None:
         """Crop-grid pixels near withdrawn proposals (3 disk radii, in image pixels) and existing clicks (one
         radius): no proposal lands there again."""
-        spots = [(c, 3 * DISK_RADIUS) for c in self._withdrawn] + [(c, DISK_RADIUS) for c in self._human + self._pseudo]
+        spots = [(c, 3 * DISK_RADIUS) for c in self._withdrawn] + [(c, DISK_RADIUS) for c in self._human + self._live_pseudo()]
         if not spots:
             return None
         blocked = np.zeros((t.out_h, t.out_w), bool)
@@ -501,7 +536,7 @@ class Session:
             return CropTransform.fit(full, self.max_side, upscale=False)
         last_human = self._human[-1] if self._human else None
         last = (last_human.x, last_human.y, last_human.positive) if last_human else None
-        positives = [(c.x, c.y) for c in self._human + self._pseudo if c.positive]
+        positives = [(c.x, c.y) for c in self._human + self._live_pseudo() if c.positive]
         if self._history and self._history[-1].kind == "human" or self._roi is None:
             self._roi = update_roi(self._roi, prev > 0.5, positives, last)
         roi = self._roi or full
@@ -513,7 +548,7 @@ class Session:
         """Returns out_h x out_w x 3 probabilities (mask, fp, fn) in the crop; the session's clicks unless
         ``human`` / ``pseudo`` are given."""
         human = self._human if human is None else human
-        pseudo = self._pseudo if pseudo is None else pseudo
+        pseudo = self._live_pseudo() if pseudo is None else pseudo
         img = np.array(t.forward_image(self._image), copy=True) if not self._image.flags.writeable else t.forward_image(self._image)
         prev_c = np.ascontiguousarray(t.forward_image(prev.astype(np.float32)))
         hc, wc = img.shape[:2]

@@ -78,13 +78,20 @@ def collect(session, specs: list[str], out: Path, exclude_dev: bool = True, seed
                     if before >= target:
                         break
                     t = p.extra.get("transform")
-                    for cand, feats, pc, after in session.scored_candidates():
+                    cands = session.scored_candidates()
+                    base_next = _after_next_click(session, robot, pred, gt, ignore, threshold) if cands else 0.0
+                    for cand, feats, pc, after in cands:
                         prob = t.inverse_planes(after[..., :1], h, w)[0]
                         r, c = pc.rc
                         ok = ignore is None or not ignore[r, c]
                         correct = ok and (bool(gt[r, c] and not pred[r, c]) if pc.positive else bool(pred[r, c] and not gt[r, c]))
+                        now = iou(prob > threshold, gt, ignore)
+                        session.accept_pseudo_click(pc)
+                        later = _after_next_click(session, robot, prob > threshold, gt, ignore, threshold)
+                        session.undo()
                         row = {"set": set_name, "sample": sample.name, "step": step, "source": cand.source,
-                               "gain": iou(prob > threshold, gt, ignore) - before, "correct": bool(correct), **feats}
+                               "iou": before, "gain": now - before, "gain_next": later - base_next,
+                               "correct": bool(correct), **feats}
                         fh.write(json.dumps(row) + "\n")
                         written += 1
                     proposal = session.propose_pseudo_click()
@@ -94,6 +101,21 @@ def collect(session, specs: list[str], out: Path, exclude_dev: bool = True, seed
                 fh.flush()
                 log(f"{set_name} {si + 1}/{len(samples)}: {written} candidates, {time.time() - t0:.0f} s")
     return written
+
+
+def _after_next_click(session, robot, pred, gt, ignore, threshold) -> float:
+    """The IoU after the robot's next click on ``pred`` (the session's state is restored)."""
+    from ..evaluation.clicker import iou
+
+    saved = robot.not_clicked.copy(), list(robot.clicks)
+    click = robot.next_click(pred)
+    robot.not_clicked, robot.clicks = saved
+    if click is None:
+        return iou(pred, gt, ignore)
+    session.add_click(click.x, click.y, click.positive)
+    out = iou(session.predict().probability > threshold, gt, ignore)
+    session.undo()
+    return out
 
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> dict:
@@ -133,8 +155,15 @@ def auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((r[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
-def fit(rows: list[dict], threshold: float = 0.6, l2: float = 1.0, log=print) -> ProposalScorer:
-    """One logistic model per candidate source of ``rows`` (collect's lines), label ``gain > 0``."""
+LABELS = ("gain", "gain_next")
+
+
+def fit(rows: list[dict], threshold: float = 0.6, l2: float = 1.0, label: str = "gain_next", log=print) -> ProposalScorer:
+    """One logistic model per candidate source of ``rows`` (collect's lines). ``label``: what counts as a good
+    candidate — ``"gain"``: accepting it raises the IoU at once; ``"gain_next"``: the IoU after the robot's next
+    click is higher with it accepted than without (what the click saves later, closer to NoC)."""
+    if label not in LABELS:
+        raise ValueError(f"label must be one of {LABELS}, not {label!r}")
     models = {}
     for source in CANDIDATE_SOURCES:
         sub = [r for r in rows if r["source"] == source]
@@ -142,7 +171,7 @@ def fit(rows: list[dict], threshold: float = 0.6, l2: float = 1.0, log=print) ->
             log(f"{source}: {len(sub)} candidates, too few to fit; never proposed")
             continue
         x = np.stack([feature_vector(r) for r in sub])
-        y = np.array([r["gain"] > 0 for r in sub], float)
+        y = np.array([r[label] > 0 for r in sub], float)
         sets = np.array([r["set"] for r in sub])
         held_out = []
         for name in sorted(set(sets)):
@@ -153,7 +182,7 @@ def fit(rows: list[dict], threshold: float = 0.6, l2: float = 1.0, log=print) ->
             scores = np.array([m.probability(source, r) for r in np.array(sub, dtype=object)[~train]])
             held_out.append(f"{name} {auc(y[~train], scores):.2f}")
         models[source] = _fit_logistic(x, y, l2)
-        log(f"{source}: {len(sub)} candidates, {y.mean():.2f} raise the IoU; leave-one-set-out AUC: " + ", ".join(held_out))
+        log(f"{source}: {len(sub)} candidates, {y.mean():.2f} with {label} > 0; leave-one-set-out AUC: " + ", ".join(held_out))
     return ProposalScorer(models, threshold, PROPOSAL_FEATURES)
 
 
@@ -180,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--out", required=True, help="scorer JSON (ship it as meta proposal_scorer)")
     f.add_argument("--threshold", type=float, default=0.6, help="propose when the probability reaches this")
     f.add_argument("--l2", type=float, default=1.0)
+    f.add_argument("--label", choices=LABELS, default="gain_next", help="what a good candidate is (see fit)")
     args = ap.parse_args(argv)
     if args.cmd == "collect":
         import torch
@@ -191,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         n = collect(s, args.set, Path(args.out), args.exclude_dev, args.seed, log=lambda m: print(m, file=sys.stderr, flush=True))
         print(f"wrote {n} candidates to {args.out}")
         return 0
-    scorer = fit(_read(args.rows), args.threshold, args.l2)
+    scorer = fit(_read(args.rows), args.threshold, args.l2, args.label)
     Path(args.out).write_text(json.dumps(scorer.to_dict()))
     print(f"wrote {args.out}")
     return 0

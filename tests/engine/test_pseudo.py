@@ -281,6 +281,13 @@ def test_candidate_features_describe_the_region_and_what_accepting_it_changed():
     assert f["n_parts"] == 2 and f["nh"] == 1 and f["pseg"] == pytest.approx(0.9)
     assert f["p_after"] == pytest.approx(0.1)
     assert f["dclick"] == pytest.approx(np.hypot(island.click.row - 30, island.click.col - 30) / np.sqrt(mask_area))
+    # the gap to the clicked part (corner to corner: 21 px each way); image context defaults to the grid
+    assert f["gap"] == pytest.approx(np.hypot(21, 21) / np.sqrt(mask_area), rel=0.05)
+    assert f["img_frac"] == pytest.approx(mask_area / 10000) and f["roi_frac"] == 1.0
+    g = candidate_features(island, maps, after, image, [(30.0, 30.0)], [(30.0, 30.0)], image_px=40000, roi_frac=0.25)
+    assert g["img_frac"] == pytest.approx(mask_area / 40000) and g["roi_frac"] == 0.25
+    fp = proposal_candidates(maps, [(30.0, 30.0)], 20)[1]
+    assert candidate_features(fp, maps, after, image, [(30.0, 30.0)], [(30.0, 30.0)])["gap"] == 0  # inside it
 
 
 def test_proposal_scorer_is_a_logistic_model_per_source_and_rejects_malformed_descriptions():

@@ -394,3 +394,33 @@ def test_scored_proposals_on_a_scene_with_an_island_and_error_regions(monkeypatc
     s.proposal_scorer = _scorer(fn=("area_frac", 1.0, 2.0))  # no island model: islands are never proposed
     c = s.propose_pseudo_click()
     assert c.positive and 20 <= c.y < 40 and 52 <= c.x < 62
+
+
+def test_pseudo_lifetime_step_keeps_a_pseudo_click_an_input_only_until_the_next_human_click(monkeypatch):
+    with pytest.raises(ValueError):
+        Session.from_random(device="cpu", pseudo_lifetime="forever")
+    s = Session.from_random(device="cpu", pseudo_lifetime="step")
+    s.set_image(_image(100, 100))
+    s.add_click(30, 30, True)
+    s.predict()
+    seen = []
+    real_run = s._run
+
+    def spy(t, prev, human=None, pseudo=None):
+        seen.append(list(s._live_pseudo()) if pseudo is None else list(pseudo))
+        return real_run(t, prev, human, pseudo)
+
+    monkeypatch.setattr(s, "_run", spy)
+    p = s.accept_pseudo_click(Click(70, 70, False, "pseudo", 0.6))
+    s.predict()
+    assert seen[-1] == [p] and s.live_pseudo_clicks == [p]  # the step it was accepted in sees it
+    s.add_click(40, 40, True)
+    s.predict()
+    assert seen[-1] == [] and s.live_pseudo_clicks == []  # the next human click's pass does not
+    assert s.pseudo_clicks == [p] and p in s.clicks  # still listed, still undoable
+    s.undo()  # back to the step it belongs to: it is an input again
+    assert s.live_pseudo_clicks == [p]
+    s.pseudo_lifetime = "object"
+    s.add_click(40, 40, True)
+    s.predict()
+    assert seen[-1] == [p]  # the default: an input for the whole object

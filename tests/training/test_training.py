@@ -280,7 +280,8 @@ def test_proposal_scorer_collect_labels_candidates_with_what_accepting_them_does
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert n == len(rows) > 0
     assert {r["source"] for r in rows} <= {"island", "fp", "fn"}
-    assert all(set(PROPOSAL_FEATURES) <= set(r) and r["set"] == "tiny" for r in rows)
+    assert all(set(PROPOSAL_FEATURES) | {"gain", "gain_next", "iou"} <= set(r) and r["set"] == "tiny" for r in rows)
+    assert all(-1 <= r["gain_next"] <= 1 and 0 <= r["iou"] <= 1 for r in rows)
     # re-play the first labelled step by hand: accepting the candidate changes the IoU by the recorded gain
     first = rows[0]
     sample = next(x for x in find_samples(tiny_dataset) if x.name == first["sample"])
@@ -311,7 +312,7 @@ def test_proposal_scorer_fit_learns_which_way_a_feature_points():
             good = rng.uniform() < (0.9 if sign * (f["p_after"] - 0.5) > 0 else 0.1)
             rows.append({"set": f"set{i % 3}", "source": source, "gain": 0.05 if good else -0.05, **f})
     logs = []
-    scorer = fit(rows, threshold=0.6, log=logs.append)
+    scorer = fit(rows, threshold=0.6, label="gain", log=logs.append)
     assert set(scorer.models) == {"island", "fn"} and any("fp: 0 candidates" in m for m in logs)
     low, high = dict(rows[0], p_after=0.1), dict(rows[0], p_after=0.9)
     assert scorer.probability("island", low) > 0.7 > 0.3 > scorer.probability("island", high)
