@@ -41,6 +41,7 @@ from .preprocess import to_rgb_uint8
 from .pseudo import (
     ISLAND_TRIALS,
     PROPOSAL_SOURCES,
+    PSEUDO_LIFETIMES,
     Candidate,
     ProposalScorer,
     candidate_features,
@@ -85,9 +86,6 @@ PROPOSAL_DEFAULTS = {"error_threshold": 0.5, "proposal_rank": "area", "proposal_
                      "island_min_gap": 0.0, "island_confidence": 0.5, "island_colour_llr": None,
                      "error_colour_llr": None, "island_trial": "off", "island_trial_confidence": 0.5,
                      "pseudo_lifetime": "object"}
-# how long an accepted pseudo click stays an input: for the whole object, or only for the step it was accepted in
-# (until the next human click; its effect lives on in the previous-mask input)
-PSEUDO_LIFETIMES = ("object", "step")
 
 
 class Session:
@@ -258,7 +256,7 @@ class Session:
             return list(self._live_pseudo())
 
     def _live_pseudo(self) -> list[Click]:
-        if self.pseudo_lifetime == "object":
+        if self.pseudo_lifetime == "object" or not self._pseudo:
             return self._pseudo
         live = []
         for step in reversed(self._history):

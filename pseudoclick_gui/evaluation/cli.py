@@ -7,7 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from ..engine.pseudo import ISLAND_TRIALS, PROPOSAL_SOURCES, RANKS, SIGNS  # numpy and OpenCV only
+from ..engine.pseudo import (  # numpy and OpenCV only
+    ISLAND_TRIALS,
+    PROPOSAL_SOURCES,
+    PSEUDO_LIFETIMES,
+    RANKS,
+    SIGNS,
+)
 from ..errors import PseudoClickError
 
 
@@ -36,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--island-colour-llr", type=_llr, help="no island proposal for a part whose colours are not more likely background than clicked object by this log-ratio (e.g. 0); 'off' for none (default: the checkpoint's, else off)")
     p.add_argument("--error-colour-llr", type=_llr, help="no error-map proposal for an FP region that does not look more like background than mask by this log-ratio, or an FN region the other way; 'off' for none (default: the checkpoint's, else off)")
     p.add_argument("--island-trial", choices=ISLAND_TRIALS, help="the 'same object?' trial pass for island proposals: a positive click on the island; if the network then joins it to the clicked parts, 'gate' skips the island and 'confidence' keeps the lower confidence (default: the checkpoint's, else off)")
-    p.add_argument("--pseudo-lifetime", choices=("object", "step"), help="an accepted pseudo click stays an input for the whole object, or only until the next human click (default: the checkpoint's, else object)")
+    p.add_argument("--pseudo-lifetime", choices=PSEUDO_LIFETIMES, help="an accepted pseudo click stays an input for the whole object, or only until the next human click (default: the checkpoint's, else object)")
     p.add_argument("--error-threshold", type=float, help="FP/FN threshold for proposals (default: the checkpoint's, else 0.5)")
     p.add_argument("--quiet", action="store_true")
 
