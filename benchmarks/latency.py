@@ -5,7 +5,10 @@ runs: add_click -> predict -> propose_pseudo_click -> accept -> predict (what th
 Prints median and p90 per human click (and per single forward, and per proposal: island proposals include the
 "same object?" trial pass), and the process's peak RSS; then the same with a look-alike beside the object.
 
-    python benchmarks/latency.py [--checkpoint PATH] [--threads 2] [--clicks 30]
+    python benchmarks/latency.py [--checkpoint PATH] [--threads 2] [--clicks 30] [--proposal-source scored]
+
+``--proposal-source scored`` times the scored rule instead (one look-ahead pass per candidate; it needs a
+checkpoint that carries a proposal scorer).
 
 Uses the shipped model when present (speed does not depend on the weights), else a random network.
 """
@@ -50,14 +53,20 @@ def main() -> None:
     ap.add_argument("--checkpoint")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--clicks", type=int, default=30, help="human clicks per image size")
+    ap.add_argument("--proposal-source", help="override the checkpoint's proposal rule (e.g. scored)")
     args = ap.parse_args()
+    kw = {"proposal_source": args.proposal_source} if args.proposal_source else {}
     torch.set_num_threads(args.threads)
     try:
-        s = Session.from_checkpoint(args.checkpoint, "cpu") if args.checkpoint else Session.from_default_checkpoint("cpu")
+        s = (Session.from_checkpoint(args.checkpoint, "cpu", **kw) if args.checkpoint
+             else Session.from_default_checkpoint("cpu", **kw))
         which = s.meta.get("path")
     except CheckpointError:
         s, which = Session.from_random("cpu"), "random weights"
-    print(f"model: {which}; torch {torch.__version__}; {args.threads} threads; device {s.device_name}")
+    except ValueError as e:  # e.g. --proposal-source scored with a checkpoint that carries no scorer
+        raise SystemExit(f"latency.py: {e}") from None
+    print(f"model: {which}; torch {torch.__version__}; {args.threads} threads; device {s.device_name}; "
+          f"proposals: {s.proposal_source}")
     s.warm_up()
     island_conf = {s.island_confidence, s.island_trial_confidence}
     for (w, h), twin in (((480, 320), False), ((2048, 1536), False), ((480, 320), True), ((2048, 1536), True)):
@@ -93,7 +102,7 @@ def main() -> None:
         print(f"{w}x{h}{' with a look-alike' if twin else ''}: per human click incl. pseudo pass: median "
               f"{statistics.median(per_click):.1f} ms, p90 {p90(per_click):.1f} ms; per predict(): median "
               f"{statistics.median(per_forward):.1f} ms; propose_pseudo_click(): median "
-              f"{statistics.median(per_propose):.1f} ms, {isl} (n={len(per_click)} clicks)")
+              f"{statistics.median(per_propose):.1f} ms, p90 {p90(per_propose):.1f} ms, {isl} (n={len(per_click)} clicks)")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -320,10 +320,10 @@ class Session:
             maps = pred.extra["crop_maps"]
             scale_x = t.out_w / (t.roi[2] - t.roi[0])
             scale_y = t.out_h / (t.roi[3] - t.roi[1])
+            if self.proposal_source == "scored":
+                return self._propose_scored(t)
             min_area = max(4, int(round(self.min_region * scale_x * scale_y)))
             blocked = self._blocked_mask(t)
-            if self.proposal_source == "scored":
-                return self._propose_scored(pred, t, scale_x * scale_y)
             crop_image = None
             if self.island_colour_llr is not None or self.error_colour_llr is not None:
                 crop_image = t.forward_image(self._image)
@@ -395,7 +395,7 @@ class Session:
                 out.append((cand, feats, click, after))
             return out
 
-    def _propose_scored(self, pred: Prediction, t: CropTransform, scale: float) -> Click | None:
+    def _propose_scored(self, t: CropTransform) -> Click | None:
         best = None
         for cand, feats, click, after in self.scored_candidates():
             p = self.proposal_scorer.probability(cand.source, feats)
