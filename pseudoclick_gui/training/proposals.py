@@ -4,19 +4,20 @@
         --set ../shared/data/coco_mval_train:200 --set ../shared/data/bsds500_regions:120 ... [--exclude-dev]
     python -m pseudoclick_gui.training.proposals fit OUT.jsonl [MORE.jsonl ...] --out scorer.json
     python -m pseudoclick_gui.training.ship models/pseudoclick-lite0.pt models/pseudoclick-lite0.pt \\
-        --meta proposal_source=scored --meta proposal_scorer="$(cat scorer.json)"
+        --meta proposal_scorer="$(cat scorer.json)"      # add --meta proposal_source=scored to make it the default
 
 ``collect`` runs the standard robot user (FACTS §3) on each object until IoU 0.9 or 10 clicks. After every human
 click it takes the scored rule's candidates (``Session.scored_candidates``: their features and the look-ahead
-pass) and labels each with what accepting it would do to the IoU against the ground truth; then it follows the
-checkpoint's own proposal rule (accepting its proposal, as ``pseudoclick eval --modes pseudo`` does), so the
-states seen are those the rule meets. One JSON line per candidate. ``--exclude-dev`` leaves out the objects the
+pass) and labels each with what accepting it does to the IoU against the ground truth, at once and after the
+robot's next click; then it follows the checkpoint's own proposal rule (accepting its proposal, as
+``pseudoclick eval --modes pseudo`` does), so the states seen are those the rule meets. One JSON line per candidate. ``--exclude-dev`` leaves out the objects the
 development evaluations draw (``--subsample`` with seed 0 of the sizes in ``DEV_SUBSAMPLE``), so the scorer is
 never scored on what it was fitted to.
 
 ``fit``: per candidate source, an L2-regularised logistic regression (Newton's method, numpy) of "the IoU went
-up" on the standardised ``feature_vector``. It prints each source's leave-one-set-out AUC so a reader sees how
-well it carries over to data it was not fitted on.
+up" (``--label gain``; ``gain_next``: up after the robot's next click) on the standardised ``feature_vector``.
+It prints each source's leave-one-set-out AUC so a reader sees how well it carries over to data it was not
+fitted on.
 """
 
 from __future__ import annotations
@@ -158,10 +159,11 @@ def auc(y: np.ndarray, score: np.ndarray) -> float:
 LABELS = ("gain", "gain_next")
 
 
-def fit(rows: list[dict], threshold: float = 0.6, l2: float = 1.0, label: str = "gain_next", log=print) -> ProposalScorer:
+def fit(rows: list[dict], threshold: float = 0.6, l2: float = 1.0, label: str = "gain", log=print) -> ProposalScorer:
     """One logistic model per candidate source of ``rows`` (collect's lines). ``label``: what counts as a good
-    candidate — ``"gain"``: accepting it raises the IoU at once; ``"gain_next"``: the IoU after the robot's next
-    click is higher with it accepted than without (what the click saves later, closer to NoC)."""
+    candidate — ``"gain"`` (the shipped scorer's): accepting it raises the IoU at once; ``"gain_next"``: the IoU
+    after the robot's next click is higher with it accepted than without (models/MODEL.md, session 6: closer to
+    what NoC counts, but little of it is predictable)."""
     if label not in LABELS:
         raise ValueError(f"label must be one of {LABELS}, not {label!r}")
     models = {}
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--out", required=True, help="scorer JSON (ship it as meta proposal_scorer)")
     f.add_argument("--threshold", type=float, default=0.6, help="propose when the probability reaches this")
     f.add_argument("--l2", type=float, default=1.0)
-    f.add_argument("--label", choices=LABELS, default="gain_next", help="what a good candidate is (see fit)")
+    f.add_argument("--label", choices=LABELS, default="gain", help="what a good candidate is (see fit)")
     args = ap.parse_args(argv)
     if args.cmd == "collect":
         import torch
