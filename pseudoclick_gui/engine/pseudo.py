@@ -38,10 +38,10 @@ SOURCES = ("errors", "islands", "islands+errors")  # where proposals come from; 
 ISLAND_TRIALS = ("off", "confidence", "gate")  # what the "same object?" trial pass (joins_held) may do
 # where a Session's proposals may come from: SOURCES, or "scored" (all candidates, a fitted ProposalScorer picks)
 PROPOSAL_SOURCES = (*SOURCES, "scored")
-CANDIDATE_SOURCES = ("island", "fp", "fn")
+CANDIDATE_SOURCES = ("island", "fp", "fn")  # the kinds of candidate the scored rule weighs
 # how long an accepted pseudo click stays a network input (Session.pseudo_lifetime): the whole object, or only
 # the step it was accepted in (until the next human click; its effect lives on in the previous-mask input)
-PSEUDO_LIFETIMES = ("object", "step")  # the kinds of candidate the scored rule weighs
+PSEUDO_LIFETIMES = ("object", "step")
 # what ProposalScorer sees of a candidate (candidate_features); areas are fractions of the mask's area, lengths
 # fractions of the square root of that area, so the numbers mean the same at any zoom
 PROPOSAL_FEATURES = ("area_frac", "depth", "pseg", "pfp", "pfn", "llr", "nh", "mfrac", "dclick", "n_parts",
