@@ -454,5 +454,5 @@ class ProposalScorer:
                 mm["bias"] = float(m["bias"])
                 models[src] = mm
             return cls(models, float(d.get("threshold", 0.6)), features)
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"malformed proposal scorer: {e}") from e

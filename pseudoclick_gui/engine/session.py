@@ -136,7 +136,7 @@ class Session:
         if self.proposal_source not in PROPOSAL_SOURCES:
             raise ValueError(f"proposal_source must be one of {PROPOSAL_SOURCES}, not {self.proposal_source!r}")
         scorer = proposal_scorer if proposal_scorer is not None else self.meta.get("proposal_scorer")
-        if isinstance(scorer, dict):
+        if scorer is not None and not isinstance(scorer, ProposalScorer):
             try:
                 scorer = ProposalScorer.from_dict(scorer)
             except ValueError as e:

@@ -336,6 +336,9 @@ def test_scored_proposals_pick_the_likeliest_candidate_and_accepting_reuses_its_
 
     with pytest.raises(CheckpointError, match="proposal scorer"):
         Session.from_checkpoint(tmp_path / "bad.pt", device="cpu")
+    save_checkpoint(PseudoClickNet(), tmp_path / "bad2.pt", meta={"proposal_scorer": "fitted"})
+    with pytest.raises(CheckpointError, match="proposal scorer"):
+        Session.from_checkpoint(tmp_path / "bad2.pt", device="cpu")
 
     s.set_image(_image(100, 100))
     s.add_click(30, 30, True)
