@@ -248,6 +248,17 @@ class Session:
     def pseudo_clicks(self) -> list[Click]:
         return list(self._pseudo)
 
+    def set_proposal_source(self, source: str | None) -> None:
+        """Switch where proposals come from: one of PROPOSAL_SOURCES, or None for the checkpoint's own rule (its
+        metadata, else the paper's). ValueError for an unknown name, or ``"scored"`` without a scorer."""
+        with self._lock:
+            value = source or self.meta.get("proposal_source", PROPOSAL_DEFAULTS["proposal_source"])
+            if value not in PROPOSAL_SOURCES:
+                raise ValueError(f"proposal_source must be one of {PROPOSAL_SOURCES}, not {value!r}")
+            if value == "scored" and self.proposal_scorer is None:
+                raise ValueError("this model carries no proposal scorer, so the scored rule is not available")
+            self.proposal_source = value
+
     @property
     def live_pseudo_clicks(self) -> list[Click]:
         """The accepted pseudo clicks the network sees now: all of them, or with ``pseudo_lifetime="step"`` those

@@ -75,6 +75,7 @@ class Annotator(QObject):
     message = Signal(str, str)  # level ("info" | "warning" | "error"), text
     modelReady = Signal(str, str)  # device name, warning ("" when a trained model is loaded)
     busyChanged = Signal(bool)
+    proposalRuleChanged = Signal(str)  # the rule the sessions follow now ("" = the model's own)
     volumeChanged = Signal()  # a volume was opened or closed, or its axis / channel changed
 
     def __init__(self, session_factory, parent=None):
@@ -101,6 +102,7 @@ class Annotator(QObject):
         self._next_token = 1
         self.category_id: int | None = None
         self.proposals_enabled = True
+        self.proposal_rule = ""  # "" = the model's own rule (Session.set_proposal_source)
         self.auto_accept = False
         self.auto_accept_threshold = 0.9
         self._auto_chain = 0
@@ -133,6 +135,7 @@ class Annotator(QObject):
             return False
 
         self.modelReady.connect(self._on_model_ready)
+        self.proposalRuleChanged.connect(self._on_proposal_rule)
         self.client.submit(load, predict=False)
 
     # ------------------------------------------------------------------ plumbing used by commands
@@ -696,6 +699,31 @@ class Annotator(QObject):
         if not on:
             self.proposal = None
             self.proposalChanged.emit()
+
+    def set_proposal_rule(self, rule: str) -> None:
+        """Where proposals come from, for every object's session (and the ones made later): "" for the model's
+        own rule, or a name of engine.pseudo.PROPOSAL_SOURCES. A rule the model cannot follow becomes a message
+        and the previous rule stays."""
+
+        def op(st: WorkerState) -> bool:
+            sessions = [s for s in (st.template, *st.sessions.values()) if s is not None]
+            before = [s.proposal_source for s in sessions]
+            try:
+                for s in sessions:
+                    s.set_proposal_source(rule or None)
+            except ValueError as exc:
+                for s, source in zip(sessions, before):
+                    s.proposal_source = source
+                self.proposalRuleChanged.emit(st.proposal_rule)  # queued to the UI thread: the menu shows it
+                raise PseudoClickError(f"Proposal rule not changed: {exc}.") from None
+            st.proposal_rule = rule
+            self.proposalRuleChanged.emit(rule)
+            return st.proposals and st.session is not None and bool(st.session.human_clicks)
+
+        self.client.submit(op, predict=False)
+
+    def _on_proposal_rule(self, rule: str) -> None:
+        self.proposal_rule = rule
 
     def undo(self) -> None:
         self.undo_stack.undo()

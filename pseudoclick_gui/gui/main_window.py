@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -58,6 +58,10 @@ log = logging.getLogger(__name__)
 PROJECT_FILTER = f"PseudoClick projects (*{PROJECT_SUFFIX} *.sqlite *.db);;All files (*)"
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff);;All files (*)"
 VOLUME_FILTER = "Volumes (*.nii *.nii.gz *.dcm *.dicom *.ima *.tif *.tiff);;All files (*)"
+# Edit > Proposal rule: "" = the model's own (models/MODEL.md says what each rule measured)
+PROPOSAL_RULES = (("", "The model's rule"), ("islands+errors", "Islands, else error maps"),
+                  ("errors", "Error maps (the paper)"), ("islands", "Islands only"),
+                  ("scored", "Scored (fitted on training data; more precise on single objects)"))
 
 
 class MainWindow(QMainWindow):
@@ -239,6 +243,15 @@ class MainWindow(QMainWindow):
                   "reopen_instance", "delete_instance", "next_category", None, "brush", "eraser", "brush_smaller",
                   "brush_bigger"):  # fmt: skip
             m.addSeparator() if k is None else m.addAction(self.actions[k])
+        rules = m.addMenu("Proposal rule")
+        self.rule_group = QActionGroup(self)
+        self.rule_actions: dict[str, QAction] = {}
+        for rule, text in PROPOSAL_RULES:
+            a = QAction(text, self, checkable=True)
+            a.triggered.connect(lambda _=False, r=rule: self.set_proposal_rule(r))
+            self.rule_group.addAction(a)
+            rules.addAction(a)
+            self.rule_actions[rule] = a
         m = mb.addMenu("&View")
         for k in ("fit", "actual_size", None, "toggle_overlay", "toggle_contours", "toggle_errors"):
             m.addSeparator() if k is None else m.addAction(self.actions[k])
@@ -302,6 +315,7 @@ class MainWindow(QMainWindow):
         self.opacity.valueChanged.connect(self._set_opacity)
         self.auto_box.toggled.connect(self._set_auto)
         self.auto_spin.valueChanged.connect(self._set_auto)
+        self.ann.proposalRuleChanged.connect(self._on_proposal_rule)
 
     def _apply_settings(self) -> None:
         s = self.settings
@@ -313,6 +327,9 @@ class MainWindow(QMainWindow):
         self.actions["toggle_errors"].setChecked(s.show_error_maps)
         self.auto_spin.setValue(s.auto_accept_threshold)
         self.auto_box.setChecked(s.auto_accept)
+        self.rule_actions.get(s.proposal_rule, self.rule_actions[""]).setChecked(True)
+        if s.proposal_rule in self.rule_actions and s.proposal_rule:
+            self.ann.set_proposal_rule(s.proposal_rule)
         if s.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode()))
         if s.window_state:
@@ -689,6 +706,15 @@ class MainWindow(QMainWindow):
     def set_errors(self, on: bool) -> None:
         self.settings.show_error_maps = on
         self._draw_current()
+
+    def set_proposal_rule(self, rule: str) -> None:
+        """Edit > Proposal rule; the menu and the setting follow what the sessions accepted."""
+        self.ann.set_proposal_rule(rule)
+
+    def _on_proposal_rule(self, rule: str) -> None:
+        self.settings.proposal_rule = rule
+        if rule in self.rule_actions:
+            self.rule_actions[rule].setChecked(True)
 
     def set_proposals(self, on: bool) -> None:
         self.settings.proposals_enabled = on

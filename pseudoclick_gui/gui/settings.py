@@ -45,6 +45,7 @@ class AppSettings:
     proposals_enabled: bool = True
     auto_accept: bool = False
     auto_accept_threshold: float = 0.9
+    proposal_rule: str = ""  # "" = the model's own; else engine.pseudo.PROPOSAL_SOURCES
     last_project: str = ""
     last_dir: str = ""
 

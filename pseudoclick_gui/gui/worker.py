@@ -53,6 +53,7 @@ class WorkerState:
         self.sessions: dict[int, object] = {}
         self.token: int | None = None
         self.proposals = True
+        self.proposal_rule = ""  # "" = the model's own (Annotator.set_proposal_rule)
 
     @property
     def session(self):

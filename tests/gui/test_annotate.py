@@ -397,3 +397,36 @@ def test_new_project_in_a_missing_folder_creates_the_folder(make_window, images,
     assert not w.new_project(blocker / "sub" / "p.pcproj")
     assert any("folder" in b.text().lower() for b in w.findChildren(QMessageBox) if b.isVisible())
     assert Path(w.ann.store.path) == tmp_path / "new" / "deeper" / "fresh.pcproj"
+
+
+def test_proposal_rule_menu_switches_every_session_and_refuses_what_the_model_cannot_do(make_window, images, tmp_path, qtbot):
+    from pseudoclick_gui.gui.app import session_factory
+    from pseudoclick_gui.gui.settings import AppSettings
+
+    w = make_window(tmp_path / "p.pcproj", images[:1], factory=session_factory(random_model=True))
+    state = w.ann.client._worker.state
+    assert w.rule_actions[""].isChecked()
+    click_pixel(qtbot, w, 70, 50)
+    wait_idle(qtbot, w, 60000)
+    own = state.session.proposal_source
+    w.rule_actions["errors"].trigger()
+    wait_idle(qtbot, w, 60000)
+    assert state.template.proposal_source == state.session.proposal_source == "errors"
+    assert w.rule_actions["errors"].isChecked() and w.settings.proposal_rule == "errors"
+    # the random network carries no scorer: a message, and the menu and every session keep "errors"
+    w.rule_actions["scored"].trigger()
+    wait_idle(qtbot, w, 60000)
+    qtbot.waitUntil(lambda: w.rule_actions["errors"].isChecked())
+    assert state.session.proposal_source == "errors" and w.settings.proposal_rule == "errors"
+    assert any("no proposal scorer" in b.text() for b in w.findChildren(QMessageBox) if b.isVisible())
+    w.rule_actions[""].trigger()  # back to the model's own rule
+    wait_idle(qtbot, w, 60000)
+    assert state.session.proposal_source == own and w.settings.proposal_rule == ""
+    w.rule_actions["islands"].trigger()
+    wait_idle(qtbot, w, 60000)
+    w.close()
+    assert AppSettings.load().proposal_rule == "islands"  # and the next start applies it
+    w2 = make_window(tmp_path / "p.pcproj", images[:1], factory=session_factory(random_model=True))
+    wait_idle(qtbot, w2, 60000)
+    qtbot.waitUntil(lambda: w2.ann.client._worker.state.template.proposal_source == "islands", timeout=20000)
+    assert w2.rule_actions["islands"].isChecked()
