@@ -351,19 +351,17 @@ def candidate_features(cand: Candidate, maps: np.ndarray, after: np.ndarray, ima
     c = cand.click
     area = max(1, int(np.count_nonzero(seg)))
     root = float(np.sqrt(area))
-    n, labels = cv2.connectedComponents(seg.astype(np.uint8), connectivity=8)
+    n = cv2.connectedComponents(seg.astype(np.uint8), connectivity=8)[0]
+    if held_dist is None:
+        held_dist = held_distance(maps[..., 0], positives)
     reg_labels = region.astype(np.int32)
-    if cand.source == "island":
-        held = _held(labels, n, positives, 2.0)
-        held[0] = False
-        llr = colour_llr(image, reg_labels, held[labels] & (labels > 0), ~seg)[1]
+    if cand.source == "island":  # the held parts are where the distance to them is 0
+        llr = colour_llr(image, reg_labels, held_dist == 0, ~seg)[1]
     elif cand.source == "fp":
         llr = colour_llr(image, reg_labels, seg & ~region, ~seg)[1]
     else:
         llr = colour_llr(image, reg_labels, seg, ~seg & ~region)[1]
     depth = cv2.distanceTransform(np.pad(region.astype(np.uint8), 1), cv2.DIST_L2, 3).max()
-    if held_dist is None:
-        held_dist = held_distance(maps[..., 0], positives)
     seg2 = after[..., 0] >= 0.5
     changed = seg2 != seg
     return {

@@ -342,6 +342,7 @@ class Session:
             if self.proposal_source != "errors":
                 positives = [t.forward_point(k.x, k.y)[::-1] for k in self._human + self._live_pseudo() if k.positive]
                 tried = None if blocked is None else blocked.copy()
+                labels = None  # the mask's parts, labelled once when the gate skips an island
                 for _ in range(3 if self.island_trial == "gate" else 1):
                     c = island_click(maps[..., 0], positives, min_area, tried, self.proposal_rank,
                                      self.island_min_fraction, confidence=self.island_confidence,
@@ -356,7 +357,8 @@ class Session:
                         c = replace(c, confidence=float(self.island_trial_confidence))  # passed the trial
                         break
                     if self.island_trial == "gate":  # skip this island, try the next one
-                        _, labels = cv2.connectedComponents((maps[..., 0] >= 0.5).astype(np.uint8), connectivity=8)
+                        if labels is None:
+                            _, labels = cv2.connectedComponents((maps[..., 0] >= 0.5).astype(np.uint8), connectivity=8)
                         part = labels == labels[c.row, c.col]
                         tried = part if tried is None else tried | part
                         c = None
