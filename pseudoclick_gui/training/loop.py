@@ -79,6 +79,7 @@ class TrainConfig:
     zoom_prob: float = 0.6
     grey_prob: float = 0.15
     paste_prob: float = 0.2
+    freeze_bn: str = "backbone"  # whose BatchNorm statistics stay as they are: "backbone" or "all" (fine-tuning)
     eval_data: str | None = None  # a 2-D set for the periodic quick evaluation (rank 0)
     eval_grey: str | None = None  # a grey cross-domain set: mIoU@3 of human clicks in the same evaluation
     eval_minutes: float = 20.0
@@ -95,6 +96,8 @@ class TrainConfig:
             raise ValueError(f"pseudo_source must be one of {SOURCES}, not {self.pseudo_source!r}")
         if self.trainable not in TRAINABLE:
             raise ValueError(f"trainable must be one of {tuple(TRAINABLE)}, not {self.trainable!r}")
+        if self.freeze_bn not in ("backbone", "all"):
+            raise ValueError(f"freeze_bn must be 'backbone' or 'all', not {self.freeze_bn!r}")
         if self.err_loss not in ("nfl", "bce"):
             raise ValueError(f"err_loss must be 'nfl' or 'bce', not {self.err_loss!r}")
 
@@ -302,6 +305,10 @@ class Trainer:
         """Training mode for what learns; the frozen modules (and the backbone's BatchNorm) in eval mode."""
         self.model.train()
         self.model.freeze_backbone_bn()
+        if self.cfg.freeze_bn == "all":
+            for m in self.model.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.eval()
         if self.cfg.trainable != "all":
             learning = trainable_modules(self.model, self.cfg.trainable)
             for m in self.model.children():

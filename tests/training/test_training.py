@@ -213,8 +213,29 @@ def test_partial_training_changes_only_what_it_names(tiny_dataset, tmp_path, tra
     assert n_opt == n_learn < sum(p.numel() for p in t.model.parameters()) / 10
 
 
+@pytest.mark.parametrize("freeze_bn", ["backbone", "all"])
+def test_freeze_bn_all_keeps_every_batchnorm_statistic_while_the_weights_learn(tiny_dataset, tmp_path, freeze_bn):
+    cfg = TrainConfig(data=[str(tiny_dataset)], out=str(tmp_path / "r"), batch=2, crop=64, workers=0, threads=1,
+                      total_steps=100, warmup_steps=1, max_iter=1, freeze_bn=freeze_bn)
+    t = Trainer(cfg)
+    before = {k: v.clone() for k, v in t.model.state_dict().items()}
+    for i in range(2):
+        t.train_step(t.stream.batch(i))
+        t.step += 1
+    after = t.model.state_dict()
+    stats = [k for k in before if k.endswith(("running_mean", "running_var"))]
+    moved = [k for k in stats if not torch.equal(before[k], after[k])]
+    assert not [k for k in moved if k.startswith("backbone.")]
+    if freeze_bn == "all":
+        assert moved == []
+    else:  # the decoder's statistics follow the training batches
+        assert any(k.startswith("seg_head.") for k in moved)
+    assert not torch.equal(before["seg_head.out.weight"], after["seg_head.out.weight"])
+
+
 def test_recipe_names_are_checked(tmp_path):
-    for bad in ({"trainable": "head"}, {"err_loss": "mse"}, {"pseudo_rank": "size"}, {"pseudo_signs": "all"}):
+    for bad in ({"trainable": "head"}, {"err_loss": "mse"}, {"pseudo_rank": "size"}, {"pseudo_signs": "all"},
+                {"freeze_bn": "decoder"}):
         with pytest.raises(ValueError):
             TrainConfig(data=[], out=str(tmp_path), **bad)
 
