@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="evaluate only the first N samples")
     p.add_argument("--subsample", type=int, help="evaluate N samples drawn at random (seed 0) from the set")
     p.add_argument("--modality", default="flair", help="volume sets: the channel to segment (default FLAIR)")
+    p.add_argument("--volume-slices", type=int, default=1, help="volume sets: evaluate this many axial slices per case, spread over the labelled extent (default 1: the largest, the BraTS protocol)")
     p.add_argument("--noc-only", action="store_true", help="stop each sample at IoU 0.95 (faster; mIoU@k then extrapolates)")
     p.add_argument("--out", help="output folder (default: eval_<dataset name>)")
     p.add_argument("--no-zoom", action="store_true", help="disable RITM zoom-in")
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         session.proposal_scorer = replace(session.proposal_scorer, threshold=args.scorer_threshold)
-    samples = find_samples(Path(args.dataset), args.modality)
+    samples = find_samples(Path(args.dataset), args.modality, args.volume_slices)
     if args.subsample and args.subsample < len(samples):
         import random
 

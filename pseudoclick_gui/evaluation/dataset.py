@@ -45,43 +45,77 @@ class EvalSample:
 
 @dataclass
 class VolumeSliceSample:
-    """The axial slice with the largest labelled area of one case (BraTS protocol)."""
+    """One axial slice of one case: by default the slice with the largest labelled area (BraTS protocol),
+    else the slice ``index``."""
 
     name: str
     case: Path
     modality: str = "flair"
+    index: int | None = None
 
     def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        from ..io.volume import open_volume
-
-        vol = open_volume(self.case)
-        if vol.labels is None:
-            raise PseudoClickError(f"{self.case.name}: no label volume found")
+        vol = _open_labelled(self.case)
         names = {n.lower(): n for n in vol.channel_names}
         channel = names.get(self.modality.lower())
         if channel is None:
             channel = vol.channel_names[0]
-        n = vol.n_slices("axial")
-        areas = [int(np.count_nonzero(vol.label_slice("axial", k))) for k in range(n)]
-        k = int(np.argmax(areas))
+        k = self.index if self.index is not None else int(np.argmax(_label_areas(vol)))
         rgb = vol.network_slice("axial", k, channel)
         gt = vol.label_slice("axial", k) > 0
         return np.ascontiguousarray(rgb), np.ascontiguousarray(gt), None
 
 
-def find_volume_cases(root: Path, modality: str = "flair") -> list[VolumeSliceSample]:
+def _open_labelled(case: Path):
+    from ..io.volume import open_volume
+
+    vol = open_volume(case)
+    if vol.labels is None:
+        raise PseudoClickError(f"{case.name}: no label volume found")
+    return vol
+
+
+def _label_areas(vol) -> list[int]:
+    return [int(np.count_nonzero(vol.label_slice("axial", k))) for k in range(vol.n_slices("axial"))]
+
+
+def spread_slices(areas: list[int], count: int, min_share: float = 0.1) -> list[int]:
+    """``count`` axial slices spread evenly (by rank) over those whose labelled area is at least
+    ``min_share`` of the largest (no sliver at the object's ends); the largest slice is always one of them."""
+    top = max(areas) if areas else 0
+    if top == 0:
+        return []
+    keep = [k for k, a in enumerate(areas) if a >= max(1, min_share * top)]
+    if count >= len(keep):
+        return keep
+    picks = {keep[round(i * (len(keep) - 1) / max(1, count - 1))] for i in range(count)}
+    biggest = int(np.argmax(areas))
+    if biggest not in picks:  # swap the pick nearest to the largest slice for it
+        picks.remove(min(picks, key=lambda k: abs(k - biggest)))
+        picks.add(biggest)
+    return sorted(picks)
+
+
+def find_volume_cases(root: Path, modality: str = "flair", slices: int = 1) -> list[VolumeSliceSample]:
+    """One sample per case (its largest labelled slice), or with ``slices`` > 1 that many slices per case
+    spread over the labelled extent (``spread_slices``): a better-powered check than one slice per case."""
     base = root / "volumes" if (root / "volumes").is_dir() else root
     cases = [p for p in sorted(base.iterdir()) if p.is_dir() or p.name.endswith((".nii", ".nii.gz"))]
-    return [VolumeSliceSample(p.name, p, modality) for p in cases]
+    if slices <= 1:
+        return [VolumeSliceSample(p.name, p, modality) for p in cases]
+    out = []
+    for p in cases:
+        for k in spread_slices(_label_areas(_open_labelled(p)), slices):
+            out.append(VolumeSliceSample(f"{p.name}@{k:03d}", p, modality, k))
+    return out
 
 
-def find_samples(root: Path, modality: str = "flair") -> list[EvalSample] | list[VolumeSliceSample]:
+def find_samples(root: Path, modality: str = "flair", volume_slices: int = 1) -> list[EvalSample] | list[VolumeSliceSample]:
     root = Path(root)
     if not root.is_dir():
         raise PseudoClickError(f"{root}: not a folder")
     if not (root / "images").is_dir() or not (root / "masks").is_dir():
         if (root / "volumes").is_dir() or (root / "cases.csv").is_file():
-            return find_volume_cases(root, modality)
+            return find_volume_cases(root, modality, volume_slices)
         raise PseudoClickError(f"{root}: expected images/ and masks/ folders, or volumes/ with cases")
     csv_path = root / "instances.csv"
     samples: list[EvalSample] = []
