@@ -36,6 +36,7 @@ RECIPE = [
     ("err_loss", str, "loss of the FP/FN heads: nfl or bce (calibrated probabilities) (default nfl)"),
     ("zoom_prob", float, "object-centred crop probability (default 0.6)"),
     ("paste_prob", float, "copy-paste augmentation probability (default 0.2)"),
+    ("nest_prob", float, "nested paste: the object, shrunk, inside another training object, which becomes a distractor (default 0)"),
     ("grey_prob", float, "grey conversion probability (default 0.15)"),
     ("freeze_bn", str, "whose BatchNorm statistics stay fixed: backbone, or all (fine-tuning a shipped model) (default backbone)"),
 ]

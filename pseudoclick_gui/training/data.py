@@ -188,6 +188,7 @@ class CropConfig:
     zoom_prob: float = 0.6  # object-centred crop (matches inference zoom-in) vs. a scene crop
     grey_prob: float = 0.15
     paste_prob: float = 0.2  # copy-paste: the object onto a crop of another training image
+    nest_prob: float = 0.0  # nested paste: the object, shrunk, inside another training object (a distractor)
     max_pos: int = 12
     max_neg: int = 12
 
@@ -277,7 +278,13 @@ class ClickSegStream(IterableDataset):
         tmask, tothers = warped[0], warped[1:]
         if tmask.sum() < 60:
             return None
-        if prng.random() < cfg.paste_prob:
+        draw = prng.random()
+        if draw < cfg.nest_prob:
+            nested = self.paste_inside_other_object(img, tmask, prng)
+            if nested is None:
+                return None
+            img, tmask, tothers, valid = nested
+        elif draw < cfg.nest_prob + cfg.paste_prob:
             img, tothers, valid = self.paste_on_other_background(img, tmask, prng)
         img = self.color(img, prng)
         pos, neg = sample_clicks(tmask, tothers, valid, rng, prng, cfg.max_pos, cfg.max_neg)
@@ -306,6 +313,50 @@ class ClickSegStream(IterableDataset):
         alpha = cv2.GaussianBlur(tmask.astype(np.float32), (3, 3), 0)[..., None]
         out = (img.astype(np.float32) * alpha + bg.astype(np.float32) * (1 - alpha)).astype(np.uint8)
         return out, [], np.ones_like(tmask)
+
+    def paste_inside_other_object(self, img: np.ndarray, tmask: np.ndarray, prng: random.Random):
+        """Nested copy-paste: shrink the object to 12-40 % of the crop and paste it inside another training
+        object (the host) that fills much of a crop of its own image. The host, minus the pasted object, is a
+        distractor for the negative clicks. What it teaches: a click inside a small thing means the small
+        thing, not the larger region that holds it (a tumour inside the brain, a cell inside the tissue).
+        Returns (image, object mask, [host], valid) or None when no host fits."""
+        size = img.shape[0]
+        _, group = prng.choices(self.groups, [w for w, _ in self.groups])[0]
+        host = prng.choice(group)
+        himg, hmask = read_rgb(host.image), read_mask(host.mask)
+        ys, xs = np.nonzero(hmask)
+        if hmask.shape != himg.shape[:2] or ys.size < 400:
+            return None
+        side = max(xs.max() - xs.min(), ys.max() - ys.min()) * prng.uniform(1.05, 1.4)
+        m = crop_matrix((xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2, side, size, prng.random() < 0.5)
+        bg, (hm,), valid = warp(himg, [hmask], m, size)
+        ys, xs = np.nonzero(tmask)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        scale = size * prng.uniform(0.12, 0.4) / max(y1 - y0, x1 - x0)
+        ph, pw = max(4, round((y1 - y0) * scale)), max(4, round((x1 - x0) * scale))
+        patch = cv2.resize(img[y0:y1, x0:x1], (pw, ph), interpolation=cv2.INTER_AREA)
+        pmask = cv2.resize(tmask[y0:y1, x0:x1].astype(np.float32), (pw, ph), interpolation=cv2.INTER_LINEAR) > 0.5
+        if pmask.sum() < 30 or hm.sum() < 4 * pmask.sum():
+            return None
+        hy, hx = np.nonzero(hm)
+        for _ in range(10):  # a place where the pasted object lies (mostly) inside the host
+            i = prng.randrange(hy.size)
+            top, left = int(hy[i]) - ph // 2, int(hx[i]) - pw // 2
+            if top < 0 or left < 0 or top + ph > size or left + pw > size:
+                continue
+            if hm[top : top + ph, left : left + pw][pmask].mean() >= 0.8:
+                break
+        else:
+            return None
+        obj = np.zeros((size, size), bool)
+        obj[top : top + ph, left : left + pw] = pmask
+        alpha = np.zeros((size, size), np.float32)
+        alpha[top : top + ph, left : left + pw] = pmask
+        alpha = cv2.GaussianBlur(alpha, (3, 3), 0)[..., None]
+        full = np.zeros_like(bg)
+        full[top : top + ph, left : left + pw] = patch
+        out = (full.astype(np.float32) * alpha + bg.astype(np.float32) * (1 - alpha)).astype(np.uint8)
+        return out, obj, [hm & ~obj], valid
 
     def color(self, img: np.ndarray, prng: random.Random) -> np.ndarray:
         """RITM photometric augmentation (brightness, contrast, RGB shift) + grey conversion."""

@@ -1,8 +1,10 @@
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -131,6 +133,33 @@ def test_copy_paste_keeps_the_object_and_replaces_the_background(tiny_dataset):
     assert (b["gt"] >= 0).all()  # the pasted background fills the whole crop: nothing to ignore
     assert (b["gt"] == 1).sum() >= 60
     assert not torch.equal(plain.batch(0)["image"], b["image"])
+
+
+def test_nested_paste_puts_a_small_object_inside_a_host_that_becomes_a_distractor(tiny_dataset):
+    spec = [DatasetSpec.parse(str(tiny_dataset))]
+    stream = ClickSegStream(spec, CropConfig(size=96, nest_prob=1.0, paste_prob=0.0, grey_prob=0.0), batch_size=1)
+    img = np.zeros((96, 96, 3), np.uint8)
+    tmask = np.zeros((96, 96), bool)
+    tmask[8:88, 20:76] = True
+    img[tmask] = (10, 250, 10)  # a green object the tiny images do not contain
+    done = 0
+    for seed in range(20):
+        out = stream.paste_inside_other_object(img, tmask, random.Random(seed))
+        if out is None:
+            continue
+        done += 1
+        nimg, obj, (host,), valid = out
+        assert 30 <= obj.sum() < tmask.sum() / 2  # shrunk
+        assert not (host & obj).any() and host.sum() >= 3 * obj.sum()
+        ys, xs = np.nonzero(obj)
+        ring = np.zeros_like(obj)
+        ring[max(0, ys.min() - 3) : ys.max() + 4, max(0, xs.min() - 3) : xs.max() + 4] = True
+        assert (host[ring & ~obj]).mean() > 0.5  # the host surrounds it
+        inner = cv2.erode(obj.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        assert (nimg[inner][:, 1] > 200).all() and (nimg[inner][:, 0] < 60).all()  # the object's own pixels
+    assert done >= 5
+    b = stream.batch(0)  # and through the stream: the target is the small pasted object, clicks on it
+    assert 30 <= (b["gt"] == 1).sum() < 0.2 * 96 * 96
 
 
 def test_quick_eval_writes_a_learning_curve_row(tiny_dataset, tmp_path):
