@@ -304,7 +304,8 @@ class Trainer:
         return net(image, maps, pseudo)
 
     def train_mode(self) -> None:
-        """Training mode for what learns; the frozen modules (and the backbone's BatchNorm) in eval mode."""
+        """Training mode for what learns; the frozen modules and the frozen BatchNorm statistics (the backbone's,
+        or with ``freeze_bn="all"`` every one) in eval mode."""
         self.model.train()
         self.model.freeze_backbone_bn()
         if self.cfg.freeze_bn == "all":
