@@ -440,6 +440,11 @@ class Trainer:
             saved = True
             if self._owns_group:
                 dist.barrier()  # leave together: one rank's exit must not tear down gloo under the other
+        except (RuntimeError, OSError):
+            if not self._stop:
+                raise
+            # the stop signal reached the data-loading workers as well (a process-group kill, Ctrl+C in a
+            # terminal), and their death is how the loader noticed it: stop as asked (saved below)
         finally:
             if not saved:  # an exception or a signal: keep what was learnt
                 self.save()

@@ -92,22 +92,25 @@ def test_resume_continues_exactly(tiny_dataset, tmp_path):
     assert (tmp_path / "b" / "log.csv").read_text().startswith("step,")
 
 
-def test_sigterm_saves_a_checkpoint(tiny_dataset, tmp_path):
+@pytest.mark.parametrize("workers,group", [(0, False), (1, True)])
+def test_sigterm_saves_a_checkpoint(tiny_dataset, tmp_path, workers, group):
+    # group: the signal reaches the data-loading worker too (a process-group kill, Ctrl+C in a terminal)
+    kill = "os.killpg(os.getpgid(0), signal.SIGTERM)" if group else "os.kill(os.getpid(), signal.SIGTERM)"
     code = (
         "import os, signal, sys\n"
         "from pseudoclick_gui.training.loop import Trainer, TrainConfig\n"
-        f"cfg = TrainConfig(data=[{str(tiny_dataset)!r}], out={str(tmp_path / 'r')!r}, batch=2, crop=64, workers=0,"
+        f"cfg = TrainConfig(data=[{str(tiny_dataset)!r}], out={str(tmp_path / 'r')!r}, batch=2, crop=64, workers={workers},"
         " threads=1, checkpoint_minutes=100, total_steps=1000, warmup_steps=2, max_iter=1)\n"
         "t = Trainer(cfg)\n"
         "orig = t.train_step\n"
         "def step(b):\n"
         "    out = orig(b)\n"
-        "    if t.step == 2: os.kill(os.getpid(), signal.SIGTERM)\n"
+        f"    if t.step == 2: {kill}\n"
         "    return out\n"
         "t.train_step = step\n"
         "sys.exit(t.run())\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=300)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=300, start_new_session=group)
     state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
     assert 3 <= state["step"] < 1000
 
