@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,7 @@ class VolumeSliceSample:
         return np.ascontiguousarray(rgb), np.ascontiguousarray(gt), None
 
 
+@functools.lru_cache(maxsize=1)  # find_volume_cases and then each of a case's slices read the same volume
 def _open_labelled(case: Path):
     from ..io.volume import open_volume
 

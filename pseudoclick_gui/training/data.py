@@ -181,6 +181,12 @@ def sample_clicks(
     return pos, neg
 
 
+def _blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``fg`` where ``mask`` is, ``bg`` elsewhere, with a soft 1-px edge (copy-paste)."""
+    alpha = cv2.GaussianBlur(mask.astype(np.float32), (3, 3), 0)[..., None]
+    return (fg.astype(np.float32) * alpha + bg.astype(np.float32) * (1 - alpha)).astype(np.uint8)
+
+
 # ----------------------------------------------------------------------------------------------- stream
 @dataclass
 class CropConfig:
@@ -310,9 +316,7 @@ class ClickSegStream(IterableDataset):
         y0, x0 = prng.randint(0, h - side), prng.randint(0, w - side)
         size = img.shape[0]
         bg = cv2.resize(other[y0 : y0 + side, x0 : x0 + side], (size, size), interpolation=cv2.INTER_AREA)
-        alpha = cv2.GaussianBlur(tmask.astype(np.float32), (3, 3), 0)[..., None]
-        out = (img.astype(np.float32) * alpha + bg.astype(np.float32) * (1 - alpha)).astype(np.uint8)
-        return out, [], np.ones_like(tmask)
+        return _blend(img, bg, tmask), [], np.ones_like(tmask)
 
     def paste_inside_other_object(self, img: np.ndarray, tmask: np.ndarray, prng: random.Random):
         """Nested copy-paste: shrink the object to 12-40 % of the crop and paste it inside another training
@@ -350,13 +354,9 @@ class ClickSegStream(IterableDataset):
             return None
         obj = np.zeros((size, size), bool)
         obj[top : top + ph, left : left + pw] = pmask
-        alpha = np.zeros((size, size), np.float32)
-        alpha[top : top + ph, left : left + pw] = pmask
-        alpha = cv2.GaussianBlur(alpha, (3, 3), 0)[..., None]
         full = np.zeros_like(bg)
         full[top : top + ph, left : left + pw] = patch
-        out = (full.astype(np.float32) * alpha + bg.astype(np.float32) * (1 - alpha)).astype(np.uint8)
-        return out, obj, [hm & ~obj], valid
+        return _blend(full, bg, obj), obj, [hm & ~obj], valid
 
     def color(self, img: np.ndarray, prng: random.Random) -> np.ndarray:
         """RITM photometric augmentation (brightness, contrast, RGB shift) + grey conversion."""
