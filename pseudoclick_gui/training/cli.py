@@ -37,6 +37,7 @@ RECIPE = [
     ("zoom_prob", float, "object-centred crop probability (default 0.6)"),
     ("paste_prob", float, "copy-paste augmentation probability (default 0.2)"),
     ("nest_prob", float, "nested paste: the object, shrunk, inside another training object, which becomes a distractor (default 0)"),
+    ("synth_prob", float, "share of synthetic grey tissue crops: cells with membranes, a lesion inside an organ (default 0)"),
     ("grey_prob", float, "grey conversion probability (default 0.15)"),
     ("freeze_bn", str, "whose BatchNorm statistics stay fixed: backbone, or all (fine-tuning a shipped model) (default backbone)"),
 ]

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from .synthetic import tissue_sample
+
 MAX_CLICKS = 24
 
 
@@ -195,6 +197,7 @@ class CropConfig:
     grey_prob: float = 0.15
     paste_prob: float = 0.2  # copy-paste: the object onto a crop of another training image
     nest_prob: float = 0.0  # nested paste: the object, shrunk, inside another training object (a distractor)
+    synth_prob: float = 0.0  # a synthetic grey tissue crop (cells, or a lesion in an organ) instead of a real one
     max_pos: int = 12
     max_neg: int = 12
 
@@ -235,6 +238,11 @@ class ClickSegStream(IterableDataset):
         weights = [w for w, _ in self.groups]
         samples = []
         while len(samples) < self.batch_size:
+            if self.crop.synth_prob and prng.random() < self.crop.synth_prob:
+                sample = self.synthetic_sample(rng, prng)
+                if sample is not None:
+                    samples.append(sample)
+                continue
             _, group = prng.choices(self.groups, weights)[0]
             inst = prng.choice(group)
             try:
@@ -292,7 +300,23 @@ class ClickSegStream(IterableDataset):
             img, tmask, tothers, valid = nested
         elif draw < cfg.nest_prob + cfg.paste_prob:
             img, tothers, valid = self.paste_on_other_background(img, tmask, prng)
-        img = self.color(img, prng)
+        return self.pack(self.color(img, prng), tmask, tothers, valid, rng, prng)
+
+    def synthetic_sample(self, rng: np.random.Generator, prng: random.Random):
+        """A synthetic grey tissue crop (``synthetic.py``: cells, or a lesion inside an organ), or None."""
+        drawn = tissue_sample(self.crop.size, rng, prng)
+        if drawn is None:
+            return None
+        img, tmask, tothers = drawn
+        if prng.random() < 0.5:
+            img, tmask, tothers = img[:, ::-1], tmask[:, ::-1], [o[:, ::-1] for o in tothers]
+        return self.pack(self.color(np.ascontiguousarray(img), prng), np.ascontiguousarray(tmask),
+                         [np.ascontiguousarray(o) for o in tothers], np.ones_like(tmask, dtype=bool), rng, prng)
+
+    def pack(self, img: np.ndarray, tmask: np.ndarray, tothers: list[np.ndarray], valid: np.ndarray,
+             rng: np.random.Generator, prng: random.Random) -> dict[str, torch.Tensor]:
+        """Simulated clicks for one crop, and the crop as tensors."""
+        cfg = self.crop
         pos, neg = sample_clicks(tmask, tothers, valid, rng, prng, cfg.max_pos, cfg.max_neg)
         clicks = np.zeros((MAX_CLICKS, 3), np.float32)
         for i, (r, c) in enumerate(pos[: MAX_CLICKS // 2]):

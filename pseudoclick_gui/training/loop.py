@@ -80,6 +80,7 @@ class TrainConfig:
     grey_prob: float = 0.15
     paste_prob: float = 0.2
     nest_prob: float = 0.0  # nested paste: the object, shrunk, inside another training object
+    synth_prob: float = 0.0  # synthetic grey tissue crops (training/synthetic.py)
     freeze_bn: str = "backbone"  # whose BatchNorm statistics stay as they are: "backbone" or "all" (fine-tuning)
     eval_data: str | None = None  # a 2-D set for the periodic quick evaluation (rank 0)
     eval_grey: str | None = None  # a grey cross-domain set: mIoU@3 of human clicks in the same evaluation
@@ -225,7 +226,7 @@ class Trainer:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
         specs = [DatasetSpec.parse(s) for s in cfg.data]
         crop = CropConfig(size=cfg.crop, zoom_prob=cfg.zoom_prob, grey_prob=cfg.grey_prob, paste_prob=cfg.paste_prob,
-                         nest_prob=cfg.nest_prob)
+                         nest_prob=cfg.nest_prob, synth_prob=cfg.synth_prob)
         # the data stream's seed depends on the step so a resumed run continues deterministically
         self.stream = ClickSegStream(specs, crop, cfg.batch, seed=cfg.seed, rank=self.rank, start_batch=self.step)
         self._stop = False
