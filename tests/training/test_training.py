@@ -208,6 +208,33 @@ def test_ship_averages_checkpoints_and_writes_metadata(tmp_path):
     assert torch.allclose(model.state_dict()[k], expected, atol=2e-3)
 
 
+def test_ship_interpolates_with_weights_and_keeps_one_sources_batchnorm_statistics(tmp_path):
+    from pseudoclick_gui.engine.checkpoint import save_checkpoint
+    from pseudoclick_gui.engine.network import PseudoClickNet
+    from pseudoclick_gui.training.ship import main as ship
+
+    torch.manual_seed(1)
+    a, b = PseudoClickNet(), PseudoClickNet()
+    with torch.no_grad():
+        for m in b.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.fill_(0.5)
+                m.running_var.fill_(3.0)
+    save_checkpoint(a, tmp_path / "a.pt")
+    save_checkpoint(b, tmp_path / "b.pt")
+    out = tmp_path / "mix.pt"
+    ship([str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), str(out), "--weights", "3", "1", "--stats-from", "0"])
+    model, meta = load_model(out)
+    k = "seg_head.out.weight"
+    expected = 0.75 * a.state_dict()[k].half().float() + 0.25 * b.state_dict()[k].half().float()
+    assert torch.allclose(model.state_dict()[k], expected, atol=2e-3)
+    bn = [n for n, _ in model.named_buffers() if n.endswith("running_var")]
+    assert bn and all(torch.allclose(model.state_dict()[n], a.state_dict()[n].half().float()) for n in bn)
+    assert meta["averaged_weights"] == [0.75, 0.25] and meta["batchnorm_statistics_from"] == "a.pt"
+    with pytest.raises(SystemExit):  # one weight per source
+        ship([str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), str(out), "--weights", "1"])
+
+
 def test_own_pseudo_clicks_follow_the_inference_rule_and_its_signs():
     from pseudoclick_gui.training.clicks import own_pseudo_clicks
     from pseudoclick_gui.training.loop import TrainConfig
