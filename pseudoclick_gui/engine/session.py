@@ -23,6 +23,7 @@ thread reads ``clicks``.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -55,6 +56,13 @@ from .types import Click, Prediction
 from .zoom import CropTransform, Rect, update_roi
 
 DEFAULT_CHECKPOINT = "pseudoclick-lite0.pt"
+# optional second network for grey images (medical, EM), found beside the default one (models/MODEL.md)
+GREY_CHECKPOINT = "pseudoclick-lite0-grey.pt"
+
+
+def is_grey(rgb: np.ndarray) -> bool:
+    """True when the three channels of an H x W x 3 image are identical (a grey image replicated)."""
+    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
 
 
 def default_device() -> torch.device:
@@ -98,19 +106,21 @@ class Session:
                  island_confidence: float | None = None, island_colour_llr: float | None = None,
                  error_colour_llr: float | None = None, island_trial: str | None = None,
                  island_trial_confidence: float | None = None, proposal_scorer: ProposalScorer | dict | None = None,
-                 pseudo_lifetime: str | None = None, meta: dict | None = None):
+                 pseudo_lifetime: str | None = None, meta: dict | None = None,
+                 grey_model: PseudoClickNet | None = None):
         """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
         The paper uses 0.5; a checkpoint may carry a calibrated value in its metadata
         (``meta["error_threshold"]``), used when this argument is None. ``proposal_scorer``: the model the
         ``"scored"`` source uses (else ``meta["proposal_scorer"]``). ``pseudo_lifetime`` (PSEUDO_LIFETIMES):
         whether an accepted pseudo click stays a network input for the whole object (``"object"``) or only
-        until the next human click (``"step"``); it stays in ``pseudo_clicks``, the history and undo either way."""
+        until the next human click (``"step"``); it stays in ``pseudo_clicks``, the history and undo either way.
+        ``grey_model``: a second network used whenever the image is grey (its three channels equal: medical and
+        EM images); ``model`` serves colour images, and grey ones too when there is no grey model. The proposal
+        rule is the same for both."""
         self.device = torch.device(device) if device is not None else default_device()
-        if not getattr(model, "_pseudoclick_fused", False):
-            model = fuse_for_inference(model)
-        self.model = model.to(self.device).eval()
-        if self.device.type == "cpu":
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.colour_model = self._prepare(model)
+        self.grey_model = self._prepare(grey_model) if grey_model is not None else None
+        self.model = self.colour_model
         self.zoom_in = zoom_in
         self.zoom_side = zoom_side
         self.max_side = max_side
@@ -152,19 +162,51 @@ class Session:
         self._image: np.ndarray | None = None
         self.reset()
 
+    def _prepare(self, model: PseudoClickNet) -> PseudoClickNet:
+        if not getattr(model, "_pseudoclick_fused", False):
+            model = fuse_for_inference(model)
+        model = model.to(self.device).eval()
+        return model.to(memory_format=torch.channels_last) if self.device.type == "cpu" else model
+
+    @property
+    def model_kind(self) -> str:
+        """Which network serves the current image: "grey" or "colour"."""
+        return "grey" if self.model is self.grey_model and self.grey_model is not None else "colour"
+
     # --------------------------------------------------------------------------------------- construction
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None, **kwargs) -> Session:
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None,
+                        grey_checkpoint: str | Path | None = None, **kwargs) -> Session:
+        """``grey_checkpoint``: the optional network for grey images (``grey_model``)."""
         dev = torch.device(device) if device is not None else default_device()
         model, meta = load_model(path, dev)
-        return cls(model, dev, meta=meta, **kwargs)
+        grey = None
+        if grey_checkpoint is not None:
+            grey, grey_meta = load_model(grey_checkpoint, dev)
+            meta = {**meta, "grey_checkpoint": str(grey_checkpoint), "grey_meta": grey_meta}
+        return cls(model, dev, meta=meta, grey_model=grey, **kwargs)
 
     @classmethod
-    def from_default_checkpoint(cls, device: str | torch.device | None = None, **kwargs) -> Session:
-        """The shipped model (``models/pseudoclick-lite0.pt``, or ``$PSEUDOCLICK_MODELS``); CheckpointError with
-        a clear message when none is installed or it is corrupt."""
+    def from_default_checkpoint(cls, device: str | torch.device | None = None, grey: bool | None = None,
+                                **kwargs) -> Session:
+        """The shipped model (``models/pseudoclick-lite0.pt``, or ``$PSEUDOCLICK_MODELS``) and, when it lies
+        beside it and ``grey`` is true, the shipped network for grey images (``pseudoclick-lite0-grey.pt``).
+        CheckpointError with a clear message when the default one is missing or corrupt. An unreadable grey
+        network is left out: the default one then serves every image, and ``meta["grey_checkpoint_error"]``
+        says why (the app shows it). ``grey=None`` reads ``$PSEUDOCLICK_GREY_NETWORK`` (``0`` turns it off)."""
+        if grey is None:
+            grey = os.environ.get("PSEUDOCLICK_GREY_NETWORK", "1").strip().lower() not in ("0", "off", "false", "no")
         path = find_default_checkpoint()
-        return cls.from_checkpoint(path, device, **kwargs)
+        dev = torch.device(device) if device is not None else default_device()
+        model, meta = load_model(path, dev)
+        grey_path, grey_model = path.parent / GREY_CHECKPOINT, None
+        if grey and grey_path.is_file():
+            try:
+                grey_model, grey_meta = load_model(grey_path, dev)
+                meta.update(grey_checkpoint=str(grey_path), grey_meta=grey_meta)
+            except CheckpointError as exc:
+                meta["grey_checkpoint_error"] = str(exc)
+        return cls(model, dev, meta=meta, grey_model=grey_model, **kwargs)
 
     @classmethod
     def from_random(cls, device: str | torch.device | None = None, seed: int = 0, **kwargs) -> Session:
@@ -179,11 +221,12 @@ class Session:
     def spawn(self) -> Session:
         """A fresh session sharing this one's network, settings and image (no clicks): one per object."""
         with self._lock:
-            other = Session(self.model, self.device, zoom_in=self.zoom_in, zoom_side=self.zoom_side,
+            other = Session(self.colour_model, self.device, zoom_in=self.zoom_in, zoom_side=self.zoom_side,
                             max_side=self.max_side, flip=self.flip, threshold=self.threshold,
                             min_region=self.min_region, meta=self.meta, proposal_scorer=self.proposal_scorer,
-                            **{k: getattr(self, k) for k in PROPOSAL_DEFAULTS})
+                            grey_model=self.grey_model, **{k: getattr(self, k) for k in PROPOSAL_DEFAULTS})
             other._image = self._image
+            other.model = self.model
             return other
 
     # --------------------------------------------------------------------------------------- state
@@ -192,6 +235,7 @@ class Session:
         rgb = to_rgb_uint8(image)
         with self._lock:
             self._image = rgb
+            self.model = self.grey_model if self.grey_model is not None and is_grey(rgb) else self.colour_model
             self.reset()
 
     @property
@@ -597,7 +641,8 @@ class Session:
         """One forward on a small dummy input so the first real click is not slowed by lazy initialisation."""
         with torch.inference_mode():
             x = torch.zeros(1, 3, 64, 64, device=self.device)
-            self.model(x, torch.zeros(1, 3, 64, 64, device=self.device), None)
+            for model in filter(None, (self.colour_model, self.grey_model)):
+                model(x, torch.zeros(1, 3, 64, 64, device=self.device), None)
 
 
 def find_default_checkpoint() -> Path:

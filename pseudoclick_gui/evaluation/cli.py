@@ -20,6 +20,8 @@ from ..errors import PseudoClickError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="folder with images/, masks/ and optional ignore/")
     p.add_argument("--checkpoint", help="checkpoint to evaluate (default: the shipped model)")
+    p.add_argument("--grey-checkpoint", help="a second checkpoint for grey images (default: the shipped one for grey images, only without --checkpoint)")
+    p.add_argument("--no-grey", action="store_true", help="one network for every image: no grey-image checkpoint")
     p.add_argument("--modes", default="human,pseudo,postproc", help="comma list of human, pseudo, postproc, oracle (pseudo clicks from the true error maps: a diagnostic ceiling)")
     p.add_argument("--max-clicks", type=int, default=20)
     p.add_argument("--limit", type=int, help="evaluate only the first N samples")
@@ -76,7 +78,15 @@ def run(args: argparse.Namespace) -> int:
             kw["proposal_scorer"] = ProposalScorer.from_dict(json.loads(Path(args.proposal_scorer).read_text()))
         except (OSError, ValueError) as e:
             raise PseudoClickError(f"{args.proposal_scorer}: not a usable proposal scorer ({e})") from None
-    session = Session.from_checkpoint(args.checkpoint, **kw) if args.checkpoint else Session.from_default_checkpoint(**kw)
+    if args.checkpoint:
+        grey = None if args.no_grey else args.grey_checkpoint
+        session = Session.from_checkpoint(args.checkpoint, grey_checkpoint=grey, **kw)
+    elif args.grey_checkpoint and not args.no_grey:
+        from ..engine.session import find_default_checkpoint
+
+        session = Session.from_checkpoint(find_default_checkpoint(), grey_checkpoint=args.grey_checkpoint, **kw)
+    else:
+        session = Session.from_default_checkpoint(grey=not args.no_grey, **kw)
     if args.scorer_threshold is not None:
         if session.proposal_scorer is None:
             raise PseudoClickError("--scorer-threshold: no proposal scorer (give --proposal-scorer)")
@@ -106,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         summary[mode] = summarize(mode_results, args.max_clicks)
         results += mode_results
     payload = {"dataset": str(Path(args.dataset).resolve()), "checkpoint": session.meta.get("path"),
+               "grey_checkpoint": session.meta.get("grey_checkpoint"),
                "checkpoint_meta": {k: v for k, v in session.meta.items() if k in ("step", "samples_seen", "cpu_hours")},
                "max_clicks": args.max_clicks, "zoom_in": not args.no_zoom, "flip": args.flip,
                **{k: getattr(session, k) for k in PROPOSAL_DEFAULTS},

@@ -35,7 +35,10 @@ def session_factory(random_model: bool = False):
         if random_model:
             return Session.from_random(), "Untrained model (--random-model): masks are meaningless."
         try:
-            return Session.from_default_checkpoint(), ""
+            session = Session.from_default_checkpoint()
+            problem = session.meta.get("grey_checkpoint_error")
+            return session, (f"The network for grey images could not be read, so the default one serves them: {problem}"
+                             if problem else "")
         except CheckpointError as exc:
             return Session.from_random(), f"Untrained model — masks are meaningless. {exc}"
 

@@ -94,3 +94,76 @@ def test_default_checkpoint_missing_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(paths, "models_dirs", lambda: [tmp_path])
     with pytest.raises(CheckpointError, match="no trained model"):
         Session.from_default_checkpoint(device="cpu")
+
+
+def _two_checkpoints(folder):
+    import pseudoclick_gui.engine.session as session_mod
+
+    torch.manual_seed(0)
+    save_checkpoint(PseudoClickNet(), folder / session_mod.DEFAULT_CHECKPOINT, meta={"error_threshold": 0.3})
+    torch.manual_seed(1)
+    save_checkpoint(PseudoClickNet(), folder / session_mod.GREY_CHECKPOINT, meta={"error_threshold": 0.9})
+
+
+def test_grey_images_go_to_the_grey_network_and_colour_images_to_the_default_one(monkeypatch, tmp_path):
+    import numpy as np
+
+    import pseudoclick_gui.paths as paths
+
+    _two_checkpoints(tmp_path)
+    monkeypatch.setattr(paths, "models_dirs", lambda: [tmp_path])
+    s = Session.from_default_checkpoint(device="cpu")
+    assert s.grey_model is not None and s.error_threshold == 0.3  # the rule is the default checkpoint's
+    rng = np.random.default_rng(0)
+    grey = np.repeat(rng.integers(0, 255, (48, 64, 1), dtype=np.uint8), 3, axis=2)
+    colour = grey.copy()
+    colour[10:20, 10:20, 0] = 255
+    outputs = {}
+    for name, img in (("grey", grey), ("colour", colour), ("plain 2-D grey", grey[..., 0])):
+        s.set_image(img)
+        s.add_click(30, 24, True)
+        outputs[name] = (s.model_kind, s.predict().probability)
+    assert outputs["grey"][0] == "grey" and outputs["colour"][0] == "colour" and outputs["plain 2-D grey"][0] == "grey"
+    # the two networks differ, so the same pixels through each give different masks
+    assert not np.allclose(outputs["grey"][1][10:20, 10:20], outputs["colour"][1][10:20, 10:20], atol=1e-3)
+    assert np.array_equal(outputs["grey"][1], outputs["plain 2-D grey"][1])
+    s.set_image(grey)
+    child = s.spawn()  # one session per object in the app: same networks, same choice
+    assert child.model_kind == "grey" and child.grey_model is s.grey_model
+    one = Session.from_default_checkpoint(device="cpu", grey=False)
+    one.set_image(grey)
+    assert one.grey_model is None and one.model_kind == "colour"
+    monkeypatch.setenv("PSEUDOCLICK_GREY_NETWORK", "0")  # the app's switch
+    assert Session.from_default_checkpoint(device="cpu").grey_model is None
+
+
+def test_without_a_grey_checkpoint_one_network_serves_every_image(monkeypatch, tmp_path):
+    import numpy as np
+
+    import pseudoclick_gui.engine.session as session_mod
+    import pseudoclick_gui.paths as paths
+
+    _two_checkpoints(tmp_path)
+    (tmp_path / session_mod.GREY_CHECKPOINT).unlink()
+    monkeypatch.setattr(paths, "models_dirs", lambda: [tmp_path])
+    s = Session.from_default_checkpoint(device="cpu")
+    s.set_image(np.zeros((40, 40), np.uint8))
+    assert s.grey_model is None and s.model_kind == "colour"
+
+
+def test_a_corrupt_grey_checkpoint_is_left_out_with_a_reason_and_the_default_network_stays(monkeypatch, tmp_path):
+    import numpy as np
+
+    import pseudoclick_gui.engine.session as session_mod
+    import pseudoclick_gui.paths as paths
+
+    _two_checkpoints(tmp_path)
+    (tmp_path / session_mod.GREY_CHECKPOINT).write_bytes(b"not a checkpoint")
+    monkeypatch.setattr(paths, "models_dirs", lambda: [tmp_path])
+    s = Session.from_default_checkpoint(device="cpu")
+    assert s.grey_model is None and "not a readable checkpoint" in s.meta["grey_checkpoint_error"]
+    s.set_image(np.zeros((40, 40), np.uint8))
+    assert s.model_kind == "colour" and s.error_threshold == 0.3
+    with pytest.raises(CheckpointError):  # asked for by name, it is an error
+        Session.from_checkpoint(tmp_path / session_mod.DEFAULT_CHECKPOINT, grey_checkpoint=tmp_path / session_mod.GREY_CHECKPOINT)
+
