@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     meta.pop("path", None)
     weights = args.weights or [1.0] * len(args.src)
     if len(weights) != len(args.src) or sum(weights) <= 0:
-        ap.error("--weights needs one non-negative weight per source, not all zero")
+        ap.error("--weights needs one weight per source, with a positive sum")
     if args.stats_from is not None and not 0 <= args.stats_from < len(args.src):
         ap.error(f"--stats-from must be 0..{len(args.src) - 1}")
     if len(args.src) > 1:

@@ -2,7 +2,7 @@
 the natural-image training sets never show.
 
 * ``cells``: a tessellation of cells (Voronoi regions of jittered seeds) separated by thin membranes, darker
-  or brighter than the textured cell bodies, with small dark organelles inside some cells. The target is one
+  or brighter than the textured cell bodies, with small dark or bright organelles. The target is one
   cell; its neighbours are the distractors. What it teaches: the object ends at a thin line, not at the next
   strong colour edge (cells in electron microscopy and histology).
 * ``lesion``: a large textured organ-like region on a dark background, holding one to three smooth blobs of
