@@ -121,6 +121,7 @@ class Session:
         self.colour_model = self._prepare(model)
         self.grey_model = self._prepare(grey_model) if grey_model is not None else None
         self.model = self.colour_model
+        self.grey_network_on = True  # use_grey_network()
         self.zoom_in = zoom_in
         self.zoom_side = zoom_side
         self.max_side = max_side
@@ -167,6 +168,21 @@ class Session:
             model = fuse_for_inference(model)
         model = model.to(self.device).eval()
         return model.to(memory_format=torch.channels_last) if self.device.type == "cpu" else model
+
+    def _pick_model(self) -> None:
+        grey = self.grey_model is not None and self.grey_network_on and self._image is not None and is_grey(self._image)
+        self.model = self.grey_model if grey else self.colour_model
+
+    def use_grey_network(self, on: bool) -> None:
+        """Whether grey images go to the grey network (when there is one). Takes effect at once: the current
+        object's next prediction runs the network now chosen, with the same clicks."""
+        with self._lock:
+            self.grey_network_on = bool(on)
+            before = self.model
+            self._pick_model()
+            if self.model is not before:
+                self._dirty = True
+                self._lookahead = None
 
     @property
     def model_kind(self) -> str:
@@ -226,7 +242,8 @@ class Session:
                             min_region=self.min_region, meta=self.meta, proposal_scorer=self.proposal_scorer,
                             grey_model=self.grey_model, **{k: getattr(self, k) for k in PROPOSAL_DEFAULTS})
             other._image = self._image
-            other.model = self.model
+            other.grey_network_on = self.grey_network_on
+            other._pick_model()
             return other
 
     # --------------------------------------------------------------------------------------- state
@@ -235,7 +252,7 @@ class Session:
         rgb = to_rgb_uint8(image)
         with self._lock:
             self._image = rgb
-            self.model = self.grey_model if self.grey_model is not None and is_grey(rgb) else self.colour_model
+            self._pick_model()
             self.reset()
 
     @property

@@ -130,6 +130,7 @@ class Annotator(QObject):
 
         def load(st: WorkerState) -> bool:
             session, warning = session_factory()
+            session.use_grey_network(st.grey_network)
             st.template = session
             self.modelReady.emit(session.device_name, warning or "")  # queued to the UI thread
             return False
@@ -724,6 +725,19 @@ class Annotator(QObject):
 
     def _on_proposal_rule(self, rule: str) -> None:
         self.proposal_rule = rule
+
+    def set_grey_network(self, on: bool) -> None:
+        """Whether grey images (medical, EM) go to the grey-image network, for every object's session and the
+        ones made later (``Session.use_grey_network``); the current object is predicted again."""
+
+        def op(st: WorkerState) -> bool:
+            st.grey_network = on
+            for s in (st.template, *st.sessions.values()):
+                if s is not None:
+                    s.use_grey_network(on)
+            return st.session is not None and bool(st.session.clicks)
+
+        self.client.submit(op, predict=False)
 
     def undo(self) -> None:
         self.undo_stack.undo()

@@ -252,6 +252,11 @@ class MainWindow(QMainWindow):
             self.rule_group.addAction(a)
             rules.addAction(a)
             self.rule_actions[rule] = a
+        self.grey_action = QAction("Own network for grey images", self, checkable=True)
+        self.grey_action.setStatusTip("Grey images (MRI, CT, EM) go to the network trained for them; off: the "
+                                      "colour network serves every image (better on grey photographs)")
+        self.grey_action.toggled.connect(self.set_grey_network)
+        m.addAction(self.grey_action)
         m = mb.addMenu("&View")
         for k in ("fit", "actual_size", None, "toggle_overlay", "toggle_contours", "toggle_errors"):
             m.addSeparator() if k is None else m.addAction(self.actions[k])
@@ -330,6 +335,9 @@ class MainWindow(QMainWindow):
         self.rule_actions.get(s.proposal_rule, self.rule_actions[""]).setChecked(True)
         if s.proposal_rule in self.rule_actions and s.proposal_rule:
             self.ann.set_proposal_rule(s.proposal_rule)
+        self.grey_action.setChecked(s.grey_network)
+        if not s.grey_network:
+            self.ann.set_grey_network(False)
         if s.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode()))
         if s.window_state:
@@ -710,6 +718,12 @@ class MainWindow(QMainWindow):
     def set_proposal_rule(self, rule: str) -> None:
         """Edit > Proposal rule; the menu and the setting follow what the sessions accepted."""
         self.ann.set_proposal_rule(rule)
+
+    def set_grey_network(self, on: bool) -> None:
+        """Edit > Own network for grey images (a setting)."""
+        if on != self.settings.grey_network:
+            self.settings.grey_network = on
+            self.ann.set_grey_network(on)
 
     def _on_proposal_rule(self, rule: str) -> None:
         self.settings.proposal_rule = rule

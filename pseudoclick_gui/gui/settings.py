@@ -46,6 +46,7 @@ class AppSettings:
     auto_accept: bool = False
     auto_accept_threshold: float = 0.9
     proposal_rule: str = ""  # "" = the model's own; else engine.pseudo.PROPOSAL_SOURCES
+    grey_network: bool = True  # grey images go to the shipped grey-image network (models/MODEL.md)
     last_project: str = ""
     last_dir: str = ""
 

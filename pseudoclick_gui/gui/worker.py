@@ -54,6 +54,7 @@ class WorkerState:
         self.token: int | None = None
         self.proposals = True
         self.proposal_rule = ""  # "" = the model's own (Annotator.set_proposal_rule)
+        self.grey_network = True  # Annotator.set_grey_network
 
     @property
     def session(self):

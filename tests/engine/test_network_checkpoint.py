@@ -130,6 +130,11 @@ def test_grey_images_go_to_the_grey_network_and_colour_images_to_the_default_one
     s.set_image(grey)
     child = s.spawn()  # one session per object in the app: same networks, same choice
     assert child.model_kind == "grey" and child.grey_model is s.grey_model
+    child.add_click(30, 24, True)
+    on = child.predict().probability
+    child.use_grey_network(False)  # the app's switch: the same clicks, predicted again by the colour network
+    assert child.model_kind == "colour" and not np.allclose(child.predict().probability, on, atol=1e-4)
+    assert s.spawn().model_kind == "grey" and child.spawn().model_kind == "colour"
     one = Session.from_default_checkpoint(device="cpu", grey=False)
     one.set_image(grey)
     assert one.grey_model is None and one.model_kind == "colour"

@@ -52,6 +52,10 @@ class FakeSession:
     def warm_up(self) -> None:
         pass
 
+    def use_grey_network(self, on: bool) -> None:
+        self.grey_network_on = on
+        self.calls.append(("use_grey_network", on))
+
     def set_image(self, rgb) -> None:
         self.image = np.asarray(rgb)
         self.config.images.append(self.image)
