@@ -596,7 +596,7 @@ class Session:
             prob, fp, fn = transform.inverse_planes(out, h, w)
             ms = (time.perf_counter() - t0) * 1000
             self._last = Prediction(prob, fp, fn, self.threshold, ms, transform.roi,
-                                    {"crop_maps": out, "transform": transform})
+                                    {"crop_maps": out, "transform": transform, "network": self.model_kind})
             self._dirty = False
             return self._last
 

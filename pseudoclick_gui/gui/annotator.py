@@ -107,6 +107,7 @@ class Annotator(QObject):
         self.auto_accept_threshold = 0.9
         self._auto_chain = 0
         self.last_ms: float | None = None
+        self.last_network = ""  # "grey" when the grey-image network made the last prediction
         self.device_name = "loading model…"
         self.model_warning = ""
         self.model_loaded = False
@@ -757,6 +758,7 @@ class Annotator(QObject):
             return
         self.prediction = res.prediction
         self.last_ms = getattr(res.prediction, "elapsed_ms", None) or res.seconds * 1000
+        self.last_network = (getattr(res.prediction, "extra", None) or {}).get("network", "")
         self.proposal = res.proposal if self.proposals_enabled else None
         try:
             if self.has_object() and res.prediction is not None:

@@ -444,7 +444,8 @@ class MainWindow(QMainWindow):
     def _update_status(self) -> None:
         a = self.ann
         self.st_device.setText(f"Device: {a.device_name}")
-        self.st_ms.setText("" if a.last_ms is None else f"last prediction {a.last_ms:.0f} ms")
+        grey = " (grey-image network)" if a.last_network == "grey" else ""
+        self.st_ms.setText("" if a.last_ms is None else f"last prediction {a.last_ms:.0f} ms{grey}")
         h, p = a.object_counts()
         n_prop = a.object_propagated()
         self.st_object.setText(f"object: {h} human + {p} accepted pseudo click(s)"

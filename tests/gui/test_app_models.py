@@ -43,11 +43,13 @@ def test_the_grey_network_switch_reaches_every_session_and_persists(make_window,
     st = w.ann.client._worker.state
     assert w.grey_action.isChecked() and st.session.model_kind == "grey"
     with_grey = w.ann.prediction.probability.copy()
+    assert "grey-image network" in w.st_ms.text()  # the status bar says which network answered
     w.grey_action.setChecked(False)  # Edit > Own network for grey images
     wait_idle(qtbot, w, 60000)
     assert st.session.model_kind == "colour" and st.template.model_kind == "colour"
     assert not np.allclose(w.ann.prediction.probability, with_grey, atol=1e-4)  # predicted again, other network
     assert [c.click.positive for c in w.ann.clicks] == [True]  # same clicks
+    assert "ms" in w.st_ms.text() and "grey-image" not in w.st_ms.text()
     assert w.settings.grey_network is False
     w.settings.save()
     assert AppSettings.load().grey_network is False
