@@ -161,6 +161,7 @@ class Session:
             raise ValueError(f"island_trial must be one of {ISLAND_TRIALS}, not {self.island_trial!r}")
         self._lock = threading.RLock()
         self._image: np.ndarray | None = None
+        self._image_grey = False  # is_grey(self._image), checked once per image, only when there is a grey network
         self.reset()
 
     def _prepare(self, model: PseudoClickNet) -> PseudoClickNet:
@@ -170,7 +171,7 @@ class Session:
         return model.to(memory_format=torch.channels_last) if self.device.type == "cpu" else model
 
     def _pick_model(self) -> None:
-        grey = self.grey_model is not None and self.grey_network_on and self._image is not None and is_grey(self._image)
+        grey = self.grey_model is not None and self.grey_network_on and self._image_grey
         self.model = self.grey_model if grey else self.colour_model
 
     def use_grey_network(self, on: bool) -> None:
@@ -242,6 +243,7 @@ class Session:
                             min_region=self.min_region, meta=self.meta, proposal_scorer=self.proposal_scorer,
                             grey_model=self.grey_model, **{k: getattr(self, k) for k in PROPOSAL_DEFAULTS})
             other._image = self._image
+            other._image_grey = self._image_grey  # same image: not checked again for every object
             other.grey_network_on = self.grey_network_on
             other._pick_model()
             return other
@@ -252,6 +254,7 @@ class Session:
         rgb = to_rgb_uint8(image)
         with self._lock:
             self._image = rgb
+            self._image_grey = self.grey_model is not None and is_grey(rgb)
             self._pick_model()
             self.reset()
 
