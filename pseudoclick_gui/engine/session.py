@@ -106,14 +106,17 @@ class Session:
                  island_confidence: float | None = None, island_colour_llr: float | None = None,
                  error_colour_llr: float | None = None, island_trial: str | None = None,
                  island_trial_confidence: float | None = None, proposal_scorer: ProposalScorer | dict | None = None,
-                 pseudo_lifetime: str | None = None, meta: dict | None = None,
-                 grey_model: PseudoClickNet | None = None):
+                 pseudo_lifetime: str | None = None, grey_pseudo_lifetime: str | None = None,
+                 meta: dict | None = None, grey_model: PseudoClickNet | None = None):
         """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
         The paper uses 0.5; a checkpoint may carry a calibrated value in its metadata
         (``meta["error_threshold"]``), used when this argument is None. ``proposal_scorer``: the model the
         ``"scored"`` source uses (else ``meta["proposal_scorer"]``). ``pseudo_lifetime`` (PSEUDO_LIFETIMES):
         whether an accepted pseudo click stays a network input for the whole object (``"object"``) or only
         until the next human click (``"step"``); it stays in ``pseudo_clicks``, the history and undo either way.
+        ``grey_pseudo_lifetime``: the same for grey images (three equal channels: medical, EM), which may differ
+        (models/MODEL.md, session 9); else ``meta["grey_pseudo_lifetime"]``, else ``pseudo_lifetime``. Given
+        ``pseudo_lifetime`` alone applies to every image.
         ``grey_model``: a second network used whenever the image is grey (its three channels equal: medical and
         EM images); ``model`` serves colour images, and grey ones too when there is no grey model. The proposal
         rule is the same for both."""
@@ -155,13 +158,17 @@ class Session:
         self.proposal_scorer: ProposalScorer | None = scorer
         if self.proposal_source == "scored" and scorer is None:
             raise ValueError("proposal_source 'scored' needs a proposal scorer (a checkpoint that carries one)")
-        if self.pseudo_lifetime not in PSEUDO_LIFETIMES:
-            raise ValueError(f"pseudo_lifetime must be one of {PSEUDO_LIFETIMES}, not {self.pseudo_lifetime!r}")
+        if grey_pseudo_lifetime is None:
+            grey_pseudo_lifetime = pseudo_lifetime or self.meta.get("grey_pseudo_lifetime") or self.pseudo_lifetime
+        self.grey_pseudo_lifetime = grey_pseudo_lifetime
+        for key in ("pseudo_lifetime", "grey_pseudo_lifetime"):
+            if getattr(self, key) not in PSEUDO_LIFETIMES:
+                raise ValueError(f"{key} must be one of {PSEUDO_LIFETIMES}, not {getattr(self, key)!r}")
         if self.island_trial not in ISLAND_TRIALS:
             raise ValueError(f"island_trial must be one of {ISLAND_TRIALS}, not {self.island_trial!r}")
         self._lock = threading.RLock()
         self._image: np.ndarray | None = None
-        self._image_grey = False  # is_grey(self._image), checked once per image, only when there is a grey network
+        self._image_grey = False  # is_grey(self._image), checked once per image
         self.reset()
 
     def _prepare(self, model: PseudoClickNet) -> PseudoClickNet:
@@ -241,7 +248,8 @@ class Session:
             other = Session(self.colour_model, self.device, zoom_in=self.zoom_in, zoom_side=self.zoom_side,
                             max_side=self.max_side, flip=self.flip, threshold=self.threshold,
                             min_region=self.min_region, meta=self.meta, proposal_scorer=self.proposal_scorer,
-                            grey_model=self.grey_model, **{k: getattr(self, k) for k in PROPOSAL_DEFAULTS})
+                            grey_model=self.grey_model, grey_pseudo_lifetime=self.grey_pseudo_lifetime,
+                            **{k: getattr(self, k) for k in PROPOSAL_DEFAULTS})
             other._image = self._image
             other._image_grey = self._image_grey  # same image: not checked again for every object
             other.grey_network_on = self.grey_network_on
@@ -254,7 +262,7 @@ class Session:
         rgb = to_rgb_uint8(image)
         with self._lock:
             self._image = rgb
-            self._image_grey = self.grey_model is not None and is_grey(rgb)
+            self._image_grey = is_grey(rgb)
             self._pick_model()
             self.reset()
 
@@ -325,13 +333,19 @@ class Session:
 
     @property
     def live_pseudo_clicks(self) -> list[Click]:
-        """The accepted pseudo clicks the network sees now: all of them, or with ``pseudo_lifetime="step"`` those
-        accepted since the latest human click."""
+        """The accepted pseudo clicks the network sees now: all of them, or with the lifetime ``"step"``
+        (``image_pseudo_lifetime``) those accepted since the latest human click."""
         with self._lock:
             return list(self._live_pseudo())
 
+    @property
+    def image_pseudo_lifetime(self) -> str:
+        """The pseudo-click lifetime that applies to the current image: ``grey_pseudo_lifetime`` for a grey
+        image, else ``pseudo_lifetime``."""
+        return self.grey_pseudo_lifetime if self._image_grey else self.pseudo_lifetime
+
     def _live_pseudo(self) -> list[Click]:
-        if self.pseudo_lifetime == "object" or not self._pseudo:
+        if self.image_pseudo_lifetime == "object" or not self._pseudo:
             return self._pseudo
         live = []
         for step in reversed(self._history):

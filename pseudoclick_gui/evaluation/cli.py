@@ -46,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--error-colour-llr", type=_llr, help="no error-map proposal for an FP region that does not look more like background than mask by this log-ratio, or an FN region the other way; 'off' for none (default: the checkpoint's, else off)")
     p.add_argument("--island-trial", choices=ISLAND_TRIALS, help="the 'same object?' trial pass for island proposals: a positive click on the island; if the network then joins it to the clicked parts, 'gate' skips the island and 'confidence' keeps the lower confidence (default: the checkpoint's, else off)")
     p.add_argument("--pseudo-lifetime", choices=PSEUDO_LIFETIMES, help="an accepted pseudo click stays an input for the whole object, or only until the next human click (default: the checkpoint's, else object)")
+    p.add_argument("--grey-pseudo-lifetime", choices=PSEUDO_LIFETIMES, help="the same for grey images (default: the checkpoint's grey_pseudo_lifetime, else --pseudo-lifetime's value)")
     p.add_argument("--error-threshold", type=float, help="FP/FN threshold for proposals (default: the checkpoint's, else 0.5)")
     p.add_argument("--quiet", action="store_true")
 
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise PseudoClickError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
     # every proposal setting with a flag of the same name; None: the checkpoint's value
     kw = {"zoom_in": not args.no_zoom, "flip": args.flip,
+          "grey_pseudo_lifetime": args.grey_pseudo_lifetime,
           **{k: getattr(args, k) for k in PROPOSAL_DEFAULTS if hasattr(args, k)}}
     if args.proposal_scorer:
         from ..engine.pseudo import ProposalScorer

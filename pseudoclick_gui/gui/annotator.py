@@ -108,6 +108,7 @@ class Annotator(QObject):
         self._auto_chain = 0
         self.last_ms: float | None = None
         self.last_network = ""  # "grey" when the grey-image network made the last prediction
+        self.pseudo_lifetime = "object"  # the session's for this image: "step" = a pseudo click expires (markers)
         self.device_name = "loading model…"
         self.model_warning = ""
         self.model_loaded = False
@@ -759,6 +760,9 @@ class Annotator(QObject):
         self.prediction = res.prediction
         self.last_ms = getattr(res.prediction, "elapsed_ms", None) or res.seconds * 1000
         self.last_network = (getattr(res.prediction, "extra", None) or {}).get("network", "")
+        if res.pseudo_lifetime != self.pseudo_lifetime:
+            self.pseudo_lifetime = res.pseudo_lifetime
+            self.clicksChanged.emit()
         self.proposal = res.proposal if self.proposals_enabled else None
         try:
             if self.has_object() and res.prediction is not None:
@@ -789,6 +793,21 @@ class Annotator(QObject):
             self.accept_proposal()
 
     # ------------------------------------------------------------------ status
+    def click_markers(self) -> list[tuple[float, float, bool, str]]:
+        """The current object's clicks for the canvas: (x, y, positive, kind). With the pseudo-click lifetime
+        "step" an accepted pseudo click that a later human click has superseded is no longer a network input:
+        kind "pseudo-spent" (drawn faded; it still counts, and undo brings it back)."""
+        out = [e.as_marker for e in self.clicks]
+        if self.pseudo_lifetime == "step":
+            later_human = False
+            for i in range(len(out) - 1, -1, -1):
+                kind = out[i][3]
+                if kind in ("human", "propagated"):
+                    later_human = True
+                elif kind == "pseudo" and later_human:
+                    out[i] = (*out[i][:3], "pseudo-spent")
+        return out
+
     def object_counts(self) -> tuple[int, int]:
         """(human clicks, accepted pseudo clicks) of the current object (propagated clicks are neither)."""
         return (sum(e.kind == "human" for e in self.clicks), sum(e.kind == "pseudo" for e in self.clicks))

@@ -43,7 +43,8 @@ PROPOSAL_HIT_RADIUS = 14  # px on screen
 
 class ClickMarker(QGraphicsItem):
     """A click: a filled disk with + or -, constant size on screen. ``pseudo`` clicks get a square outline;
-    withdrawn ones a grey cross; ``propagated`` ones (derived from the neighbouring slice) a dashed outline."""
+    withdrawn ones a grey cross; ``propagated`` ones (derived from the neighbouring slice) a dashed outline;
+    ``pseudo-spent`` ones (accepted pseudo clicks the network no longer sees, lifetime "step") are faded."""
 
     R = 7.0
 
@@ -68,11 +69,13 @@ class ClickMarker(QGraphicsItem):
             p.drawLine(QPointF(-r, r), QPointF(r, -r))
             return
         pen = QPen(QColor(0, 0, 0), 1.5)
+        if self.kind == "pseudo-spent":
+            p.setOpacity(0.4)
         if self.kind == "propagated":
             pen = QPen(QColor(255, 255, 255), 1.5, Qt.PenStyle.DashLine)
         p.setPen(pen)
         p.setBrush(QBrush(color))
-        if self.kind == "pseudo":
+        if self.kind in ("pseudo", "pseudo-spent"):
             p.drawRect(QRectF(-r, -r, 2 * r, 2 * r))
         else:
             p.drawEllipse(QPointF(0, 0), r, r)
@@ -329,8 +332,8 @@ class Canvas(QGraphicsView):
         return self._layers[name].pixmap()
 
     def set_clicks(self, clicks) -> None:
-        """``clicks``: iterable of (x, y, positive, kind) with kind 'human' | 'pseudo' | 'withdrawn' |
-        'propagated'."""
+        """``clicks``: iterable of (x, y, positive, kind) with kind 'human' | 'pseudo' | 'pseudo-spent' |
+        'withdrawn' | 'propagated'."""
         for m in self._markers:
             self._scene.removeItem(m)
         self._markers = []

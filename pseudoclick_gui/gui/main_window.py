@@ -427,7 +427,7 @@ class MainWindow(QMainWindow):
             self.canvas.set_layer("errors", None)
 
     def _draw_clicks(self) -> None:
-        self.canvas.set_clicks([e.as_marker for e in self.ann.clicks])
+        self.canvas.set_clicks(self.ann.click_markers())
         self.canvas.set_proposal(self.ann.proposal)
         self._update_status()
 

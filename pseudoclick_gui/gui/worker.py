@@ -38,6 +38,7 @@ class WorkResult:
     pseudo: list = field(default_factory=list)
     withdrawn: list = field(default_factory=list)
     seconds: float = 0.0
+    pseudo_lifetime: str = "object"  # Session.image_pseudo_lifetime: "step" = accepted pseudo clicks expire
 
 
 def spawn_session(template):
@@ -124,7 +125,8 @@ class _Worker(QObject):
             pred = s.predict()
             proposal = s.propose_pseudo_click() if st.proposals else None
             res = WorkResult(generation, st.token, pred, proposal, s.human_clicks, s.pseudo_clicks,
-                             s.withdrawn_clicks, time.perf_counter() - t0)  # fmt: skip
+                             s.withdrawn_clicks, time.perf_counter() - t0,
+                             getattr(s, "image_pseudo_lifetime", "object"))  # fmt: skip
         except Exception as exc:  # noqa: BLE001
             self._fail(generation, exc)
             return generation

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from pseudoclick_gui.engine import Click, Session
+from pseudoclick_gui.engine.network import PseudoClickNet
 from pseudoclick_gui.errors import ImageLoadError, PseudoClickError
 
 
@@ -427,3 +428,29 @@ def test_pseudo_lifetime_step_keeps_a_pseudo_click_an_input_only_until_the_next_
     s.add_click(40, 40, True)
     s.predict()
     assert seen[-1] == [p]  # the default: an input for the whole object
+
+
+def test_grey_images_may_keep_their_own_pseudo_lifetime():
+    meta = {"pseudo_lifetime": "step", "grey_pseudo_lifetime": "object"}
+    colour = _image(100, 100)
+    grey = np.repeat(colour[..., :1], 3, axis=2)
+    torch.manual_seed(0)
+    net = PseudoClickNet()
+    s = Session(net, "cpu", meta=meta)
+    assert (s.pseudo_lifetime, s.grey_pseudo_lifetime) == ("step", "object")
+    for image, lifetime in ((colour, "step"), (grey, "object")):
+        for session in (s, s.spawn()):  # a spawned session keeps both settings
+            session.set_image(image)
+            assert session.image_pseudo_lifetime == lifetime
+            session.add_click(30, 30, True)
+            session.predict()
+            p = session.accept_pseudo_click(Click(70, 70, False, "pseudo", 0.6))
+            session.add_click(40, 40, True)
+            session.predict()
+            assert session.live_pseudo_clicks == ([] if lifetime == "step" else [p])
+    # an explicit lifetime is for every image; the grey one alone may be given too
+    assert Session(net, "cpu", meta=meta, pseudo_lifetime="step").grey_pseudo_lifetime == "step"
+    assert Session(net, "cpu", meta=meta, grey_pseudo_lifetime="step").grey_pseudo_lifetime == "step"
+    assert Session(net, "cpu", meta={"pseudo_lifetime": "step"}).grey_pseudo_lifetime == "step"
+    with pytest.raises(ValueError):
+        Session(net, "cpu", grey_pseudo_lifetime="forever")

@@ -29,6 +29,7 @@ class FakeConfig:
         self.confidence = 0.8
         self.blank = False
         self.images: list[np.ndarray] = []
+        self.pseudo_lifetime = "object"  # what image_pseudo_lifetime reports (the fake's masks ignore it)
 
 
 class FakeSession:
@@ -48,6 +49,10 @@ class FakeSession:
         s = FakeSession(self.config)
         s.image = self.image
         return s
+
+    @property
+    def image_pseudo_lifetime(self) -> str:
+        return self.config.pseudo_lifetime
 
     def warm_up(self) -> None:
         pass

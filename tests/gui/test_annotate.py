@@ -430,3 +430,28 @@ def test_proposal_rule_menu_switches_every_session_and_refuses_what_the_model_ca
     wait_idle(qtbot, w2, 60000)
     qtbot.waitUntil(lambda: w2.ann.client._worker.state.template.proposal_source == "islands", timeout=20000)
     assert w2.rule_actions["islands"].isChecked()
+
+
+def test_pseudo_clicks_a_later_human_click_supersedes_are_drawn_spent(make_window, images, tmp_path, qtbot,
+                                                                        fake_config):
+    fake_config.pseudo_lifetime = "step"  # the session says: accepted pseudo clicks expire at the next human click
+    w = make_window(tmp_path / "p.pcproj", images[:1])
+    a = w.ann
+    click_pixel(qtbot, w, 50, 50)
+    wait_idle(qtbot, w)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Return)  # accept
+    wait_idle(qtbot, w)
+    assert [m[3] for m in a.click_markers()] == ["human", "pseudo"]
+    click_pixel(qtbot, w, 40, 80)
+    wait_idle(qtbot, w)
+    assert [m[3] for m in a.click_markers()] == ["human", "pseudo-spent", "human"]
+    assert [m.kind for m in w.canvas._markers] == ["human", "pseudo-spent", "human"]
+    assert a.object_counts() == (2, 1)  # it still counts as a saved click
+    w.canvas.grab()  # drawn (faded) without error
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    wait_idle(qtbot, w)
+    assert [m.kind for m in w.canvas._markers] == ["human", "pseudo"]  # an input again
+    fake_config.pseudo_lifetime = "object"
+    click_pixel(qtbot, w, 40, 80)
+    wait_idle(qtbot, w)
+    assert [m.kind for m in w.canvas._markers] == ["human", "pseudo", "human"]
