@@ -100,7 +100,9 @@ def _two_checkpoints(folder):
     import pseudoclick_gui.engine.session as session_mod
 
     torch.manual_seed(0)
-    save_checkpoint(PseudoClickNet(), folder / session_mod.DEFAULT_CHECKPOINT, meta={"error_threshold": 0.3})
+    save_checkpoint(PseudoClickNet(), folder / session_mod.DEFAULT_CHECKPOINT, meta={"error_threshold": 0.3,
+                                                                                     "pseudo_lifetime": "step",
+                                                                                     "grey_pseudo_lifetime": "object"})
     torch.manual_seed(1)
     save_checkpoint(PseudoClickNet(), folder / session_mod.GREY_CHECKPOINT, meta={"error_threshold": 0.9})
 
@@ -123,6 +125,7 @@ def test_grey_images_go_to_the_grey_network_and_colour_images_to_the_default_one
         s.set_image(img)
         s.add_click(30, 24, True)
         outputs[name] = (s.model_kind, s.predict().probability)
+        assert s.image_pseudo_lifetime == ("step" if name == "colour" else "object")  # the checkpoint's settings
     assert outputs["grey"][0] == "grey" and outputs["colour"][0] == "colour" and outputs["plain 2-D grey"][0] == "grey"
     # the two networks differ, so the same pixels through each give different masks
     assert not np.allclose(outputs["grey"][1][10:20, 10:20], outputs["colour"][1][10:20, 10:20], atol=1e-3)
