@@ -119,7 +119,7 @@ class Session:
         ``pseudo_lifetime`` alone applies to every image.
         ``grey_model``: a second network used whenever the image is grey (its three channels equal: medical and
         EM images); ``model`` serves colour images, and grey ones too when there is no grey model. The proposal
-        rule is the same for both."""
+        rule is the same for both (only its lifetime may differ, by kind of image)."""
         self.device = torch.device(device) if device is not None else default_device()
         self.colour_model = self._prepare(model)
         self.grey_model = self._prepare(grey_model) if grey_model is not None else None
