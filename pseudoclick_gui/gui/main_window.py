@@ -924,7 +924,9 @@ class MainWindow(QMainWindow):
                   + "<p>The network proposes the next click (dashed ring; the solid arc shows its confidence): "
                   "a background click on a part of the mask none of your positive clicks holds, or one on the "
                   "largest region its error maps mark as wrong, as the model's card says. "
-                  "Accept it with Enter or a click on it, withdraw it with Backspace.</p>")  # fmt: skip
+                  "Accept it with Enter or a click on it, withdraw it with Backspace. An accepted proposal is "
+                  "drawn as a square; on colour images (shipped model) it is a network input until your next click, then it "
+                  "is drawn faded (its effect stays in the mask, and undo makes it an input again).</p>")  # fmt: skip
         lay = QVBoxLayout(dlg)
         lay.addWidget(t)
         bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
