@@ -168,7 +168,7 @@ class Session:
             raise ValueError(f"island_trial must be one of {ISLAND_TRIALS}, not {self.island_trial!r}")
         self._lock = threading.RLock()
         self._image: np.ndarray | None = None
-        self._image_grey = False  # is_grey(self._image), checked once per image
+        self._image_grey = False  # is_grey(self._image), checked once per image and only when it matters
         self.reset()
 
     def _prepare(self, model: PseudoClickNet) -> PseudoClickNet:
@@ -262,7 +262,9 @@ class Session:
         rgb = to_rgb_uint8(image)
         with self._lock:
             self._image = rgb
-            self._image_grey = is_grey(rgb)
+            # 3 ms at 2048x1536: skipped when grey and colour images are treated alike
+            differ = self.grey_model is not None or self.grey_pseudo_lifetime != self.pseudo_lifetime
+            self._image_grey = differ and is_grey(rgb)
             self._pick_model()
             self.reset()
 

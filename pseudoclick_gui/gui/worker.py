@@ -126,7 +126,7 @@ class _Worker(QObject):
             proposal = s.propose_pseudo_click() if st.proposals else None
             res = WorkResult(generation, st.token, pred, proposal, s.human_clicks, s.pseudo_clicks,
                              s.withdrawn_clicks, time.perf_counter() - t0,
-                             getattr(s, "image_pseudo_lifetime", "object"))  # fmt: skip
+                             s.image_pseudo_lifetime)  # fmt: skip
         except Exception as exc:  # noqa: BLE001
             self._fail(generation, exc)
             return generation
