@@ -11,6 +11,13 @@ positive (another object of the same kind, a patch of similar texture); the prop
 most interior point. Measured on development data this is right about 80 % of the time, against about 45 %
 for this project's error head (models/MODEL.md), so a checkpoint's metadata may put it first (``SOURCES``).
 
+Views (``view_click``): the network run once more on the mirrored image is a second opinion that carries
+information the first pass does not have (the first pass's error head cannot: at a pixel it calls an error, the
+segmentation head it shares its features with has already put its best guess). Where the mirrored view is
+confident that the mask is wrong — outside the mask and >= 1 - threshold, or inside and <= threshold — is a
+candidate error region; the click goes to the most interior point of the deepest one. On this project's network
+positive clicks from it are right about 70-80 % of the time on development data (models/MODEL.md, session 10).
+
 Checks on a candidate: ``colour_llr`` (does the region look like the object or the background? optional gates
 in both rules) and ``joins_held`` (the "same object?" trial: does a positive click on an island make the
 network join it to the clicked part?). models/MODEL.md (session 5) measures both.
@@ -36,8 +43,10 @@ SIGNS = ("both", "negative", "positive")  # which error maps may propose
 RANKS = ("area", "depth")  # how the winning region is chosen
 SOURCES = ("errors", "islands", "islands+errors")  # where proposals come from; "islands+errors": islands first
 ISLAND_TRIALS = ("off", "confidence", "gate")  # what the "same object?" trial pass (joins_held) may do
-# where a Session's proposals may come from: SOURCES, or "scored" (all candidates, a fitted ProposalScorer picks)
-PROPOSAL_SOURCES = (*SOURCES, "scored")
+# where a Session's proposals may come from: SOURCES; "views" (where the network's mirrored view disagrees with the
+# mask, ``view_click``), "islands+views" (islands first); or "scored" (all candidates, a fitted ProposalScorer picks)
+VIEW_SOURCES = ("views", "islands+views")
+PROPOSAL_SOURCES = (*SOURCES, *VIEW_SOURCES, "scored")
 CANDIDATE_SOURCES = ("island", "fp", "fn")  # the kinds of candidate the scored rule weighs
 # how long an accepted pseudo click stays a network input (Session.pseudo_lifetime): the whole object, or only
 # the step it was accepted in (until the next human click; its effect lives on in the previous-mask input)
@@ -146,6 +155,43 @@ def largest_error_click(
         conf = float(prob[y : y + h, x : x + w][sub].mean())
         return ErrorRegionClick(y + r, x + c, positive, conf, area)
     return None
+
+
+def view_click(seg: np.ndarray, view: np.ndarray, threshold: float = 0.3, signs: str = "positive",
+               min_depth: float = 2.0, blocked: np.ndarray | None = None,
+               confidence: float | None = None) -> ErrorRegionClick | None:
+    """A click where a second view of the network disagrees with the mask (``seg`` and ``view``: H x W mask
+    probabilities on the same grid, ``view`` from e.g. the mirrored image). Positive candidates are pixels outside
+    the mask (``seg < 0.5``) that the view puts in with probability >= 1 - ``threshold``; negative ones are mask
+    pixels it puts out (<= ``threshold``); ``signs`` chooses which (SIGNS). The click goes to the most interior
+    point of the candidates (distance transform; the grid border counts as boundary), if that lies at least
+    ``min_depth`` grid pixels deep; ``blocked`` pixels are never candidates. Confidence: ``confidence`` if given
+    (a measured precision), else the view's mean agreement over the clicked region."""
+    if signs not in SIGNS:
+        raise ValueError(f"signs must be one of {SIGNS}, not {signs!r}")
+    inside = seg >= 0.5
+    best = None
+    for positive in (True, False):
+        if signs == ("negative" if positive else "positive"):
+            continue
+        region = ~inside & (view >= 1.0 - threshold) if positive else inside & (view <= threshold)
+        if blocked is not None:
+            region &= ~blocked
+        if not region.any():
+            continue
+        dist = cv2.distanceTransform(np.pad(region.astype(np.uint8), 1), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+        idx = int(np.argmax(dist))
+        depth = float(dist.flat[idx])
+        if best is None or depth > best[0]:
+            best = (depth, positive, region, *divmod(idx, region.shape[1]))
+    if best is None or best[0] < min_depth:
+        return None
+    _, positive, region, row, col = best
+    _, labels = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
+    part = labels == labels[row, col]
+    if confidence is None:
+        confidence = float(view[part].mean()) if positive else float(1.0 - view[part].mean())
+    return ErrorRegionClick(int(row), int(col), positive, float(confidence), int(np.count_nonzero(part)))
 
 
 def island_click(

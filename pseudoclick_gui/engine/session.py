@@ -43,6 +43,8 @@ from .pseudo import (
     ISLAND_TRIALS,
     PROPOSAL_SOURCES,
     PSEUDO_LIFETIMES,
+    SIGNS,
+    VIEW_SOURCES,
     Candidate,
     ProposalScorer,
     candidate_features,
@@ -51,6 +53,7 @@ from .pseudo import (
     joins_held,
     largest_error_click,
     proposal_candidates,
+    view_click,
 )
 from .types import Click, Prediction
 from .zoom import CropTransform, Rect, update_roi
@@ -93,7 +96,8 @@ PROPOSAL_DEFAULTS = {"error_threshold": 0.5, "proposal_rank": "area", "proposal_
                      "proposal_min_fraction": 0.0, "proposal_source": "errors", "island_min_fraction": 0.0,
                      "island_min_gap": 0.0, "island_confidence": 0.5, "island_colour_llr": None,
                      "error_colour_llr": None, "island_trial": "off", "island_trial_confidence": 0.5,
-                     "pseudo_lifetime": "object"}
+                     "pseudo_lifetime": "object", "view_threshold": 0.3, "view_signs": "positive",
+                     "view_min_depth": 2.0, "view_confidence": None}
 
 
 class Session:
@@ -107,6 +111,8 @@ class Session:
                  error_colour_llr: float | None = None, island_trial: str | None = None,
                  island_trial_confidence: float | None = None, proposal_scorer: ProposalScorer | dict | None = None,
                  pseudo_lifetime: str | None = None, grey_pseudo_lifetime: str | None = None,
+                 view_threshold: float | None = None, view_signs: str | None = None,
+                 view_min_depth: float | None = None, view_confidence: float | None = None,
                  meta: dict | None = None, grey_model: PseudoClickNet | None = None):
         """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
         The paper uses 0.5; a checkpoint may carry a calibrated value in its metadata
@@ -117,6 +123,9 @@ class Session:
         ``grey_pseudo_lifetime``: the same for grey images (three equal channels: medical, EM), which may differ
         (models/MODEL.md, session 9); else ``meta["grey_pseudo_lifetime"]``, else ``pseudo_lifetime``. Given
         ``pseudo_lifetime`` alone applies to every image.
+        ``view_*``: the ``"views"`` sources' settings (``engine.pseudo.view_click``: the mirrored view's
+        confidence threshold, which signs it may propose, the least depth of a proposal in grid pixels, and the
+        confidence a proposal shows — a measured precision — or None for the view's own agreement).
         ``grey_model``: a second network used whenever the image is grey (its three channels equal: medical and
         EM images); ``model`` serves colour images, and grey ones too when there is no grey model. The proposal
         rule is the same for both (only its lifetime may differ, by kind of image)."""
@@ -140,7 +149,8 @@ class Session:
                  "island_min_gap": island_min_gap, "island_confidence": island_confidence,
                  "island_colour_llr": island_colour_llr, "error_colour_llr": error_colour_llr,
                  "island_trial": island_trial, "island_trial_confidence": island_trial_confidence,
-                 "pseudo_lifetime": pseudo_lifetime}
+                 "pseudo_lifetime": pseudo_lifetime, "view_threshold": view_threshold, "view_signs": view_signs,
+                 "view_min_depth": view_min_depth, "view_confidence": view_confidence}
         for key, default in PROPOSAL_DEFAULTS.items():
             value = given[key] if given[key] is not None else self.meta.get(key, default)
             setattr(self, key, value if value is None or isinstance(default, str) else float(value))
@@ -164,6 +174,8 @@ class Session:
         for key in ("pseudo_lifetime", "grey_pseudo_lifetime"):
             if getattr(self, key) not in PSEUDO_LIFETIMES:
                 raise ValueError(f"{key} must be one of {PSEUDO_LIFETIMES}, not {getattr(self, key)!r}")
+        if self.view_signs not in SIGNS:
+            raise ValueError(f"view_signs must be one of {SIGNS}, not {self.view_signs!r}")
         if self.island_trial not in ISLAND_TRIALS:
             raise ValueError(f"island_trial must be one of {ISLAND_TRIALS}, not {self.island_trial!r}")
         self._lock = threading.RLock()
@@ -397,7 +409,9 @@ class Session:
         """The next click the network suggests (runs ``predict`` first when clicks changed), from the sources
         ``proposal_source`` names: ``"errors"`` — the largest error region of the predicted FP/FN maps (the
         paper); ``"islands"`` — a negative click on a part of the mask that no positive click holds;
-        ``"islands+errors"`` — an island if there is one, else the error maps. None when nothing qualifies.
+        ``"islands+errors"`` — an island if there is one, else the error maps; ``"views"`` — where the network's
+        mirrored view (one more pass) is confident that the mask is wrong; ``"islands+views"`` — an island, else
+        the mirrored view. None when nothing qualifies.
 
         The search runs on the network's own output grid (the zoom-in crop), not on the full-resolution
         maps, so its cost does not grow with the photo; the click is mapped back to image pixels."""
@@ -419,7 +433,7 @@ class Session:
             if self.island_colour_llr is not None or self.error_colour_llr is not None:
                 crop_image = t.forward_image(self._image)
             c = None
-            if self.proposal_source != "errors":
+            if self.proposal_source.startswith("islands"):
                 positives = [t.forward_point(k.x, k.y)[::-1] for k in self._human + self._live_pseudo() if k.positive]
                 tried = None if blocked is None else blocked.copy()
                 labels = None  # the mask's parts, labelled once when the gate skips an island
@@ -442,7 +456,11 @@ class Session:
                         part = labels == labels[c.row, c.col]
                         tried = part if tried is None else tried | part
                         c = None
-            if c is None and self.proposal_source != "islands":
+            if c is None and self.proposal_source in VIEW_SOURCES:
+                mirrored = self._run(t, self._step_prev(), mirror=True)
+                c = view_click(maps[..., 0], mirrored[..., 0], self.view_threshold, self.view_signs,
+                               self.view_min_depth, blocked, self.view_confidence)
+            elif c is None and self.proposal_source != "islands":
                 reach = None if self.fn_reach is None else self.fn_reach * max(maps.shape[:2])
                 c = largest_error_click(maps[..., 1], maps[..., 2], self.error_threshold, min_area, blocked,
                                         self.proposal_rank, self.proposal_signs, maps[..., 0], reach,
@@ -633,11 +651,18 @@ class Session:
         roi = self._roi or full
         return CropTransform.fit(roi, self.zoom_side, upscale=True)
 
+    def _step_prev(self) -> np.ndarray:
+        """The previous-mask input of the current step (what ``predict`` feeds the network)."""
+        if self._base_prev is not None:
+            return self._base_prev
+        return np.zeros(self._image.shape[:2], np.float32)
+
     @torch.inference_mode()
     def _run(self, t: CropTransform, prev: np.ndarray, human: list[Click] | None = None,
-             pseudo: list[Click] | None = None) -> np.ndarray:
+             pseudo: list[Click] | None = None, mirror: bool = False) -> np.ndarray:
         """Returns out_h x out_w x 3 probabilities (mask, fp, fn) in the crop; the session's clicks unless
-        ``human`` / ``pseudo`` are given."""
+        ``human`` / ``pseudo`` are given. ``mirror``: one pass on the left-right mirrored inputs, its output
+        mirrored back (the second view of the ``"views"`` proposals; no flip averaging)."""
         human = self._human if human is None else human
         pseudo = self._live_pseudo() if pseudo is None else pseudo
         img = np.array(t.forward_image(self._image), copy=True) if not self._image.flags.writeable else t.forward_image(self._image)
@@ -655,13 +680,17 @@ class Session:
         image = torch.from_numpy(img).to(dev).permute(2, 0, 1)[None].float() / 255.0
         maps = torch.cat([torch.from_numpy(prev_c).to(dev)[None, None], disk_maps(tensor_clicks(human), hc, wc).to(dev)], 1)
         pseudo = disk_maps(tensor_clicks(pseudo), hc, wc).to(dev)
-        if self.flip:
+        if mirror:
+            image, maps, pseudo = (x.flip(-1) for x in (image, maps, pseudo))
+        elif self.flip:
             image, maps, pseudo = (torch.cat([x, x.flip(-1)]) for x in (image, maps, pseudo))
         if dev.type == "cpu":
             image, maps, pseudo = (x.contiguous(memory_format=torch.channels_last) for x in (image, maps, pseudo))
         out = self.model(image, maps, pseudo)
         logits = torch.cat([out["seg"], out["err"]], 1)
-        if self.flip:
+        if mirror:
+            logits = logits.flip(-1)
+        elif self.flip:
             logits = 0.5 * (logits[:1] + logits[1:].flip(-1))
         return torch.sigmoid(logits)[0].permute(1, 2, 0).float().cpu().numpy()
 

@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proposal-signs", choices=SIGNS, help="which error maps may propose (default: the checkpoint's, else both)")
     p.add_argument("--fn-reach", type=float, help="positive proposals only this far from the mask, as a fraction of the network grid's long side (default: the checkpoint's, else unlimited)")
     p.add_argument("--proposal-min-fraction", type=float, help="no proposal for an error region smaller than this fraction of the mask (default: the checkpoint's, else 0)")
-    p.add_argument("--proposal-source", choices=PROPOSAL_SOURCES, help="where proposals come from: the error maps (the paper), mask parts no positive click holds, islands first, or all of them weighed by the fitted scorer (default: the checkpoint's, else errors)")
+    p.add_argument("--proposal-source", choices=PROPOSAL_SOURCES, help="where proposals come from: the error maps (the paper), mask parts no positive click holds, islands first, where the mirrored view disagrees with the mask (views, islands+views), or all of them weighed by the fitted scorer (default: the checkpoint's, else errors)")
     p.add_argument("--proposal-scorer", help="a scorer JSON (training/proposals.py fit) for --proposal-source scored (default: the checkpoint's)")
     p.add_argument("--scorer-threshold", type=float, help="the scored rule proposes when its probability reaches this (default: the scorer's)")
     p.add_argument("--island-min-fraction", type=float, help="no island proposal for a part smaller than this fraction of the mask (default: the checkpoint's, else 0)")
@@ -48,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pseudo-lifetime", choices=PSEUDO_LIFETIMES, help="an accepted pseudo click stays an input for the whole object, or only until the next human click (default: the checkpoint's, else object)")
     p.add_argument("--grey-pseudo-lifetime", choices=PSEUDO_LIFETIMES, help="the same for grey images (default: the checkpoint's grey_pseudo_lifetime, else --pseudo-lifetime's value)")
     p.add_argument("--error-threshold", type=float, help="FP/FN threshold for proposals (default: the checkpoint's, else 0.5)")
+    p.add_argument("--view-threshold", type=float, help="views sources: a proposal where the mirrored view says the mask is wrong with at least 1 - this (default: the checkpoint's, else 0.3)")
+    p.add_argument("--view-signs", choices=SIGNS, help="views sources: which signs the mirrored view may propose (default: the checkpoint's, else positive)")
+    p.add_argument("--view-min-depth", type=float, help="views sources: the least depth of a proposal's region, in network-grid pixels (default: the checkpoint's, else 2)")
     p.add_argument("--quiet", action="store_true")
 
 

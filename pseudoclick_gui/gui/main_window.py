@@ -61,6 +61,7 @@ VOLUME_FILTER = "Volumes (*.nii *.nii.gz *.dcm *.dicom *.ima *.tif *.tiff);;All 
 # Edit > Proposal rule: "" = the model's own (models/MODEL.md says what each rule measured)
 PROPOSAL_RULES = (("", "The model's rule"), ("islands+errors", "Islands, else error maps"),
                   ("errors", "Error maps (the paper)"), ("islands", "Islands only"),
+                  ("islands+views", "Islands, else the mirrored view"), ("views", "Mirrored view only"),
                   ("scored", "Scored (a scorer fitted on training data weighs every rule's candidates)"))
 
 

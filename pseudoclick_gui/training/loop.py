@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader
 from ..engine.checkpoint import save_checkpoint
 from ..engine.encoding import disk_maps
 from ..engine.network import NetConfig, PseudoClickNet
-from ..engine.pseudo import RANKS, SIGNS, SOURCES
+from ..engine.pseudo import RANKS, SIGNS, SOURCES, VIEW_SOURCES
 from .clicks import add_error_clicks, oracle_pseudo_clicks, own_pseudo_clicks
 from .data import ClickSegStream, CropConfig, DatasetSpec
 from .losses import error_loss, normalized_focal_loss
@@ -72,6 +72,7 @@ class TrainConfig:
     pseudo_rank: str = "area"  # how its own proposals pick a region (as ``Session.proposal_rank``)
     pseudo_min_fraction: float = 0.0  # no own proposal from a region smaller than this fraction of the mask
     pseudo_source: str = "errors"  # where its own pseudo clicks come from (as ``Session.proposal_source``)
+    pseudo_view_threshold: float = 0.3  # the "views" sources: the mirrored view's confidence (Session.view_threshold)
     trainable: str = "all"  # "all"; "pseudo": only the pseudo-click encoder and the error head learn; "err": the error head
     err_loss: str = "nfl"  # loss of the FP/FN heads: "nfl" or "bce"
     pseudo_prob: float = 0.5
@@ -94,8 +95,8 @@ class TrainConfig:
             raise ValueError(f"pseudo_signs must be one of {SIGNS}, not {self.pseudo_signs!r}")
         if self.pseudo_rank not in RANKS:
             raise ValueError(f"pseudo_rank must be one of {RANKS}, not {self.pseudo_rank!r}")
-        if self.pseudo_source not in SOURCES:
-            raise ValueError(f"pseudo_source must be one of {SOURCES}, not {self.pseudo_source!r}")
+        if self.pseudo_source not in SOURCES + VIEW_SOURCES:
+            raise ValueError(f"pseudo_source must be one of {SOURCES + VIEW_SOURCES}, not {self.pseudo_source!r}")
         if self.trainable not in TRAINABLE:
             raise ValueError(f"trainable must be one of {tuple(TRAINABLE)}, not {self.trainable!r}")
         if self.freeze_bn not in ("backbone", "all"):
@@ -272,7 +273,9 @@ class Trainer:
 
         session = Session(self.model, "cpu" if self.device.type == "cpu" else self.device,
                           error_threshold=cfg.pseudo_threshold, proposal_signs=cfg.pseudo_signs,
-                          proposal_rank=cfg.pseudo_rank, proposal_min_fraction=cfg.pseudo_min_fraction)
+                          proposal_rank=cfg.pseudo_rank, proposal_min_fraction=cfg.pseudo_min_fraction,
+                          proposal_source=cfg.pseudo_source, view_threshold=cfg.pseudo_view_threshold,
+                          view_signs=cfg.pseudo_signs)
         samples = find_samples(Path(cfg.eval_data))[: cfg.eval_samples]
         row = {"step": self.step, "train_hours": round(self.train_seconds * self.world / 3600, 4)}
         for mode in ("human", "pseudo"):
@@ -295,14 +298,21 @@ class Trainer:
         self._stop = True
 
     # ------------------------------------------------------------------------------------------------ step
-    def forward(self, net, image, prev, clicks, pseudo_clicks):
+    def forward(self, net, image, prev, clicks, pseudo_clicks, mirror: bool = False):
+        """``mirror``: the pass on the left-right mirrored inputs, outputs mirrored back (the second view of
+        the "views" pseudo clicks)."""
         n, _, h, w = image.shape
         maps = torch.cat([prev, disk_maps(clicks, h, w)], 1)
         pseudo = disk_maps(pseudo_clicks, h, w) if pseudo_clicks.shape[1] else None
+        if mirror:
+            image, maps = image.flip(-1), maps.flip(-1)
+            pseudo = None if pseudo is None else pseudo.flip(-1)
         maps = maps.contiguous(memory_format=torch.channels_last)
+        image = image.contiguous(memory_format=torch.channels_last)
         if pseudo is not None:
             pseudo = pseudo.contiguous(memory_format=torch.channels_last)
-        return net(image, maps, pseudo)
+        out = net(image, maps, pseudo)
+        return {k: v.flip(-1) for k, v in out.items()} if mirror else out
 
     def train_mode(self) -> None:
         """Training mode for what learns; the frozen modules and the frozen BatchNorm statistics (the backbone's,
@@ -319,11 +329,16 @@ class Trainer:
                 if m not in learning:
                     m.eval()
 
-    def _own_pseudo(self, out: dict, clicks: torch.Tensor) -> torch.Tensor:
+    def _own_pseudo(self, out: dict, clicks: torch.Tensor, image: torch.Tensor, prev: torch.Tensor,
+                    pseudo: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
+        view = None
+        if cfg.pseudo_source in VIEW_SOURCES:  # the second view: one more pass on the mirrored inputs
+            view = torch.sigmoid(self.forward(self.model, image, prev, clicks, pseudo, mirror=True)["seg"])
         return own_pseudo_clicks(torch.sigmoid(out["err"]), cfg.pseudo_threshold, cfg.pseudo_signs,
                                  rank=cfg.pseudo_rank, min_fraction=cfg.pseudo_min_fraction,
-                                 seg_prob=torch.sigmoid(out["seg"]), source=cfg.pseudo_source, clicks=clicks)
+                                 seg_prob=torch.sigmoid(out["seg"]), source=cfg.pseudo_source, clicks=clicks,
+                                 view_prob=view, view_threshold=cfg.pseudo_view_threshold)
 
     def train_step(self, batch: dict) -> dict[str, float]:
         cfg = self.cfg
@@ -341,7 +356,7 @@ class Trainer:
                 out = self.forward(plain, image, prev, clicks, pseudo)
                 prob = torch.sigmoid(out["seg"])
                 if self.prng.random() < cfg.iter_pseudo_prob:
-                    pseudo = torch.cat([pseudo, self._own_pseudo(out, clicks)], 1)
+                    pseudo = torch.cat([pseudo, self._own_pseudo(out, clicks, image, prev, pseudo)], 1)
                     prob = torch.sigmoid(self.forward(plain, image, prev, clicks, pseudo)["seg"])
                 prev = prob
                 clicks = add_error_clicks(clicks, gt, prob, self.nrng)
@@ -350,7 +365,7 @@ class Trainer:
                 if self.prng.random() < cfg.oracle_prob:
                     new = oracle_pseudo_clicks(gt, torch.sigmoid(out["seg"]))
                 else:
-                    new = self._own_pseudo(out, clicks)
+                    new = self._own_pseudo(out, clicks, image, prev, pseudo)
                 pseudo = torch.cat([pseudo, new], 1)
         out = self.forward(self.net, image, prev, clicks, pseudo)
         seg, err = out["seg"], out["err"]

@@ -7,6 +7,7 @@ from pseudoclick_gui.engine.pseudo import (
     island_click,
     joins_held,
     largest_error_click,
+    view_click,
 )
 
 
@@ -310,3 +311,31 @@ def test_proposal_scorer_is_a_logistic_model_per_source_and_rejects_malformed_de
                 {"models": {"fn": {**m, "std": [0.0] * k}}}, {"models": {"fn": m}, "features": ["colour"]}):
         with pytest.raises(ValueError):
             ProposalScorer.from_dict(bad)
+
+
+def test_view_click_goes_where_the_second_view_confidently_disagrees_with_the_mask():
+    seg = np.zeros((80, 80), np.float32)
+    seg[20:60, 20:50] = 0.9  # the mask
+    view = seg.copy()
+    view[20:60, 50:70] = 0.85  # the second view also takes a 40 x 20 strip to the right: a missing part?
+    view[30:40, 25:35] = 0.1  # and drops a 10 x 10 patch inside the mask
+    c = view_click(seg, view, threshold=0.3, signs="positive")
+    assert c is not None and c.positive
+    assert 20 <= c.row < 60 and 50 <= c.col < 70 and seg[c.row, c.col] < 0.5
+    assert c.area == 40 * 20 and abs(c.confidence - 0.85) < 1e-5  # its mean agreement over the region
+    c = view_click(seg, view, threshold=0.3, signs="negative")
+    assert not c.positive and 30 <= c.row < 40 and 25 <= c.col < 35 and abs(c.confidence - 0.9) < 1e-5
+    c = view_click(seg, view, threshold=0.3, signs="both", confidence=0.7)
+    assert c.positive and c.confidence == 0.7  # the deeper region wins; a given confidence is shown as is
+    # the view must be confident: 0.85 is not >= 1 - 0.1
+    assert view_click(seg, view, threshold=0.1, signs="positive") is None
+    # too thin to be worth a click: a 3 px strip is 2 px deep at most
+    thin = seg.copy()
+    thin[20:60, 50:53] = 0.9
+    assert view_click(seg, thin, 0.3, "positive", min_depth=2.5) is None
+    assert view_click(seg, thin, 0.3, "positive", min_depth=1.5) is not None
+    # blocked pixels are never candidates; agreement gives nothing
+    assert view_click(seg, view, 0.3, "positive", blocked=np.ones_like(seg, bool)) is None
+    assert view_click(seg, seg, 0.3, "both") is None
+    with pytest.raises(ValueError):
+        view_click(seg, view, signs="sideways")

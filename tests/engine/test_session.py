@@ -454,3 +454,61 @@ def test_grey_images_may_keep_their_own_pseudo_lifetime():
     assert Session(net, "cpu", meta={"pseudo_lifetime": "step"}).grey_pseudo_lifetime == "step"
     with pytest.raises(ValueError):
         Session(net, "cpu", grey_pseudo_lifetime="forever")
+
+
+def test_views_sources_propose_where_the_mirrored_pass_disagrees(tmp_path, monkeypatch):
+    from pseudoclick_gui.engine.checkpoint import save_checkpoint
+    from pseudoclick_gui.engine.types import Prediction
+    from pseudoclick_gui.engine.zoom import CropTransform
+
+    save_checkpoint(PseudoClickNet(), tmp_path / "m.pt",
+                    meta={"proposal_source": "islands+views", "view_threshold": 0.25, "view_confidence": 0.7})
+    s = Session.from_checkpoint(tmp_path / "m.pt", device="cpu")
+    assert (s.proposal_source, s.view_threshold, s.view_signs, s.view_confidence) == ("islands+views", 0.25, "positive", 0.7)
+    assert s.spawn().view_threshold == 0.25
+    with pytest.raises(ValueError):
+        Session.from_random(device="cpu", view_signs="sideways")
+    s.set_image(_image(100, 100))
+    s.add_click(30, 30, True)
+    maps = np.zeros((100, 100, 3), np.float32)
+    maps[20:45, 20:45, 0] = 0.9  # the clicked part
+    maps[70:90, 10:30, 0] = 0.9  # an island
+    maps[0:30, 60:100, 2] = 0.8  # a large FN blob in the error map: the views rule ignores it
+    z = np.zeros((100, 100), np.float32)
+    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
+                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
+    monkeypatch.setattr(s, "predict", lambda: fake)
+    passes = []
+
+    def mirrored_run(t, prev, human=None, pseudo=None, mirror=False):
+        passes.append(mirror)
+        out = maps.copy()
+        out[20:45, 45:60, 0] = 0.9  # the mirrored view extends the clicked part to the right
+        return out
+
+    monkeypatch.setattr(s, "_run", mirrored_run)
+    c = s.propose_pseudo_click()
+    assert not c.positive and 70 <= c.y < 90 and 10 <= c.x < 30 and not passes  # the island comes first
+    s.add_click(20, 80, True)  # the island now holds a positive click
+    c = s.propose_pseudo_click()
+    assert c.positive and 20 <= c.y < 45 and 45 <= c.x < 60 and c.confidence == 0.7
+    assert passes == [True]  # one mirrored pass
+    s.proposal_source = "views"
+    s.view_signs = "negative"  # the mirrored view drops nothing of the mask
+    assert s.propose_pseudo_click() is None
+
+
+def test_mirrored_pass_is_the_network_on_the_mirrored_inputs(session):
+    s = session.spawn()
+    img = _image(64, 96)
+    s.set_image(img)
+    s.add_click(50, 40, True)
+    s.predict()
+    t = s.last_prediction.extra["transform"]
+    prev = np.zeros(img.shape[:2], np.float32)
+    mirrored = s._run(t, prev, mirror=True)
+    s.set_image(np.ascontiguousarray(img[:, ::-1]))
+    s.add_click(img.shape[1] - 1 - 50, 40, True)
+    s.predict()
+    direct = s._run(t, prev)
+    np.testing.assert_allclose(mirrored, direct[:, ::-1], atol=1e-5)

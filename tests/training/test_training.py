@@ -251,6 +251,54 @@ def test_own_pseudo_clicks_follow_the_inference_rule_and_its_signs():
         TrainConfig(data=[], out="x", pseudo_signs="all")
 
 
+def test_own_pseudo_clicks_from_the_mirrored_view_and_islands_first():
+    from pseudoclick_gui.training.clicks import own_pseudo_clicks
+    from pseudoclick_gui.training.loop import TrainConfig
+
+    err = torch.zeros(2, 2, 40, 40)
+    seg = torch.zeros(2, 1, 40, 40)
+    seg[:, 0, 10:30, 5:20] = 0.9  # both samples: the clicked part
+    seg[1, 0, 32:38, 30:38] = 0.9  # sample 1: an island
+    view = seg.clone()
+    view[:, 0, 10:30, 20:32] = 0.9  # the mirrored view also takes a strip to the right of the mask
+    clicks = torch.tensor([[[20.0, 10.0, 1.0]], [[20.0, 10.0, 1.0]]])
+    out = own_pseudo_clicks(err, seg_prob=seg, source="islands+views", clicks=clicks, signs="positive", view_prob=view)
+    assert out[0, 0, 2] == 1.0 and 10 <= out[0, 0, 0] < 30 and 20 <= out[0, 0, 1] < 32  # from the view
+    assert out[1, 0, 2] == -1.0 and 32 <= out[1, 0, 0] < 38  # the island comes first
+    only = own_pseudo_clicks(err, seg_prob=seg, source="views", clicks=clicks, signs="positive", view_prob=view)
+    assert only[1, 0, 2] == 1.0
+    with pytest.raises(ValueError):
+        own_pseudo_clicks(err, seg_prob=seg, source="views", clicks=clicks)  # no view given
+    TrainConfig(data=[], out="x", pseudo_source="islands+views")
+    with pytest.raises(ValueError):
+        TrainConfig(data=[], out="x", pseudo_source="elsewhere")
+
+
+def test_views_pseudo_source_trains(tiny_dataset, tmp_path):
+    cfg = TrainConfig(data=[str(tiny_dataset)], out=str(tmp_path / "r"), batch=2, crop=64, workers=0, threads=1,
+                      total_steps=100, warmup_steps=1, max_iter=1, iter_pseudo_prob=1.0, trainable="pseudo",
+                      err_loss="bce", pseudo_prob=1.0, oracle_prob=0.0, pseudo_source="islands+views",
+                      pseudo_signs="positive")
+    t = Trainer(cfg)
+    t.model.eval()
+    batch = t.stream.batch(0)
+    image = batch["image"].float() / 255.0
+    prev = torch.zeros(2, 1, 64, 64)
+    none = torch.zeros(2, 0, 3)
+    with torch.no_grad():
+        direct = t.forward(t.model, image.flip(-1), prev, _mirror_clicks(batch["clicks"], 64), none)["seg"]
+        mirrored = t.forward(t.model, image, prev, batch["clicks"], none, mirror=True)["seg"]
+    torch.testing.assert_close(mirrored, direct.flip(-1), atol=1e-4, rtol=1e-4)
+    stats = t.train_step(t.stream.batch(1))
+    assert np.isfinite(stats["loss"])
+
+
+def _mirror_clicks(clicks: torch.Tensor, width: int) -> torch.Tensor:
+    out = clicks.clone()
+    out[..., 1] = torch.where(out[..., 2] != 0, width - 1 - out[..., 1], out[..., 1])
+    return out
+
+
 @pytest.mark.parametrize("trainable,learning", [("pseudo", ("pseudo_encoder.", "err_head.")), ("err", ("err_head.",))])
 def test_partial_training_changes_only_what_it_names(tiny_dataset, tmp_path, trainable, learning):
     cfg = TrainConfig(data=[str(tiny_dataset)], out=str(tmp_path / "r"), batch=2, crop=64, workers=0, threads=1,
