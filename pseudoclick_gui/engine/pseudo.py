@@ -15,8 +15,9 @@ Views (``view_click``): the network run once more on the mirrored image is a sec
 information the first pass does not have (the first pass's error head cannot: at a pixel it calls an error, the
 segmentation head it shares its features with has already put its best guess). Where the mirrored view is
 confident that the mask is wrong — outside the mask and >= 1 - threshold, or inside and <= threshold — is a
-candidate error region; the click goes to the most interior point of the deepest one. On this project's network
-positive clicks from it are right about 70-80 % of the time on development data (models/MODEL.md, session 10).
+candidate error region; the click goes to the most interior point of the deepest one. On the shipped network its
+positive clicks are right 62-66 % of the time (COCO dev, GrabCut), against 33-45 % for the error head's
+proposals; opt-in, because they save clicks on single salient objects only (models/MODEL.md, session 10).
 
 Checks on a candidate: ``colour_llr`` (does the region look like the object or the background? optional gates
 in both rules) and ``joins_held`` (the "same object?" trial: does a positive click on an island make the
