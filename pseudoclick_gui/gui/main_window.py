@@ -924,7 +924,9 @@ class MainWindow(QMainWindow):
         t.setHtml("<h3>PseudoClick shortcuts</h3>" + help_html()
                   + "<p>The network proposes the next click (dashed ring; the solid arc shows its confidence): "
                   "a background click on a part of the mask none of your positive clicks holds, or one on the "
-                  "largest region its error maps mark as wrong, as the model's card says. "
+                  "largest region its error maps mark as wrong, as the model's card says (Edit › Proposal rule "
+                  "offers others, e.g. the mirrored view: a click where the network, shown the mirrored image, "
+                  "is sure the object goes on). "
                   "Accept it with Enter or a click on it, withdraw it with Backspace. An accepted proposal is "
                   "drawn as a square; on colour images (shipped model) it is a network input until your next click, then it "
                   "is drawn faded (its effect stays in the mask, and undo makes it an input again).</p>")  # fmt: skip
