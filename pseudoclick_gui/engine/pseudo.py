@@ -48,7 +48,7 @@ ISLAND_TRIALS = ("off", "confidence", "gate")  # what the "same object?" trial p
 # mask, ``view_click``), "islands+views" (islands first); or "scored" (all candidates, a fitted ProposalScorer picks)
 VIEW_SOURCES = ("views", "islands+views")
 PROPOSAL_SOURCES = (*SOURCES, *VIEW_SOURCES, "scored")
-CANDIDATE_SOURCES = ("island", "fp", "fn")  # the kinds of candidate the scored rule weighs
+CANDIDATE_SOURCES = ("island", "fp", "fn", "view")  # the kinds of candidate the scored rule weighs
 # how long an accepted pseudo click stays a network input (Session.pseudo_lifetime): the whole object, or only
 # the step it was accepted in (until the next human click; its effect lives on in the previous-mask input)
 PSEUDO_LIFETIMES = ("object", "step")
@@ -56,7 +56,7 @@ PSEUDO_LIFETIMES = ("object", "step")
 # fractions of the square root of that area, so the numbers mean the same at any zoom
 PROPOSAL_FEATURES = ("area_frac", "depth", "pseg", "pfp", "pfn", "llr", "nh", "mfrac", "dclick", "n_parts",
                      "d_err", "changed", "changed_out", "d_area", "p_after", "err_after_reg", "img_frac", "roi_frac",
-                     "gap")
+                     "gap", "pview")
 _LOG_FEATURES = frozenset({"area_frac", "nh", "mfrac", "n_parts", "changed", "changed_out", "depth", "dclick",
                            "img_frac", "roi_frac", "gap"})
 _SIGNED_LOG_FEATURES = frozenset({"d_err", "d_area"})
@@ -354,10 +354,12 @@ class Candidate:
 
 def proposal_candidates(maps: np.ndarray, positives: list[tuple[float, float]], min_area: int = 20,
                         blocked: np.ndarray | None = None, error_threshold: float = 0.3,
-                        min_fraction: float = 0.03, islands: int = 2) -> list[Candidate]:
+                        min_fraction: float = 0.03, islands: int = 2, view: np.ndarray | None = None,
+                        view_threshold: float = 0.3, view_min_depth: float = 2.0) -> list[Candidate]:
     """The candidates of the scored rule on one grid (``maps`` H x W x 3: mask, FP, FN probabilities): up to
     ``islands`` islands (deepest first), the deepest FP region and the deepest FN region (``error_threshold``,
-    regions of at least ``min_fraction`` of the mask's area)."""
+    regions of at least ``min_fraction`` of the mask's area), and with ``view`` (a second view's mask
+    probability, e.g. the mirrored pass) the positive ``view_click``."""
     seg = maps[..., 0]
     out: list[Candidate] = []
     labels = None
@@ -380,19 +382,28 @@ def proposal_candidates(maps: np.ndarray, positives: list[tuple[float, float]], 
                 binary[blocked] = 0
             _, lab = cv2.connectedComponents(binary, connectivity=8)
             out.append(Candidate(source, c, lab == lab[c.row, c.col]))
+    if view is not None:
+        c = view_click(seg, view, view_threshold, "positive", view_min_depth, blocked)
+        if c is not None:
+            region = (seg < 0.5) & (view >= 1.0 - view_threshold)
+            if blocked is not None:
+                region &= ~blocked
+            _, lab = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
+            out.append(Candidate("view", c, lab == lab[c.row, c.col]))
     return out
 
 
 def candidate_features(cand: Candidate, maps: np.ndarray, after: np.ndarray, image: np.ndarray,
                        positives: list[tuple[float, float]], humans: list[tuple[float, float]],
                        image_px: float | None = None, roi_frac: float = 1.0,
-                       held_dist: np.ndarray | None = None) -> dict[str, float]:
+                       held_dist: np.ndarray | None = None, view: np.ndarray | None = None) -> dict[str, float]:
     """PROPOSAL_FEATURES of one candidate: ``maps`` the grid's mask/FP/FN probabilities now, ``after`` the same
     with the candidate accepted as a pseudo click (the look-ahead pass), ``image`` the grid's RGB,
     ``positives`` / ``humans`` (row, col) of the positive clicks and of all human clicks. ``image_px``: the
     whole image's area in grid pixels (default: the grid's), ``roi_frac``: the grid's view as a fraction of the
     image, ``held_dist``: distance of every grid pixel to the mask parts positive clicks hold
-    (``held_distance``; computed when not given)."""
+    (``held_distance``; computed when not given), ``view``: a second view's mask probability on the grid (the
+    mirrored pass; ``pview`` is its mean over the region, the mask's own when there is none)."""
     seg = maps[..., 0] >= 0.5
     region = cand.region
     c = cand.click
@@ -431,6 +442,7 @@ def candidate_features(cand: Candidate, maps: np.ndarray, after: np.ndarray, ima
         "img_frac": area / float(image_px or seg.size),
         "roi_frac": float(roi_frac),
         "gap": float(held_dist[region].min()) / root,
+        "pview": float((maps[..., 0] if view is None else view)[region].mean()),
     }
 
 
@@ -477,6 +489,16 @@ class ProposalScorer:
         z = (feature_vector(features, self.features) - np.asarray(m["mean"])) / np.asarray(m["std"])
         logit = float(z @ np.asarray(m["weights"]) + m["bias"])
         return float(1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50))))
+
+    @property
+    def uses_view(self) -> bool:
+        """Whether scoring needs the mirrored pass: a model for ``view`` candidates, or weight on ``pview``."""
+        if "view" in self.models:
+            return True
+        if "pview" not in self.features:
+            return False
+        i = self.features.index("pview")
+        return any(float(m["weights"][i]) != 0.0 for m in self.models.values())
 
     def to_dict(self) -> dict:
         return {"models": self.models, "threshold": self.threshold, "features": list(self.features)}

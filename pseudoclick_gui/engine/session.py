@@ -470,11 +470,12 @@ class Session:
             x, y = self._to_image(c.col, c.row, t)
             return Click(x, y, c.positive, "pseudo", c.confidence, int(round(c.area / (scale_x * scale_y))))
 
-    def scored_candidates(self) -> list[tuple[Candidate, dict[str, float], Click, np.ndarray]]:
+    def scored_candidates(self, views: bool | None = None) -> list[tuple[Candidate, dict[str, float], Click, np.ndarray]]:
         """The scored rule's candidates for the current step (``engine.pseudo.proposal_candidates``), each with
         its PROPOSAL_FEATURES, the pseudo click it would be (image pixels) and the network's crop maps with it
         accepted (the look-ahead pass, one forward each). Used by ``propose_pseudo_click`` and by
-        ``training/proposals.py`` to fit the scorer; [] before the first click."""
+        ``training/proposals.py`` to fit the scorer; [] before the first click. ``views``: also run the mirrored
+        pass (its ``view`` candidate and every candidate's ``pview``); by default only when the scorer uses it."""
         with self._lock:
             if not self._human:
                 return []
@@ -490,7 +491,12 @@ class Session:
             humans = [t.forward_point(k.x, k.y)[::-1] for k in self._human]
             h, w = self._image.shape[:2]
             prev = self._base_prev if self._base_prev is not None else np.zeros((h, w), np.float32)
-            cands = proposal_candidates(maps, positives, min_area, self._blocked_mask(t), self.error_threshold)
+            if views is None:
+                views = self.proposal_scorer is not None and self.proposal_scorer.uses_view
+            view = self._run(t, prev, mirror=True)[..., 0] if views else None
+            cands = proposal_candidates(maps, positives, min_area, self._blocked_mask(t), self.error_threshold,
+                                        view=view, view_threshold=self.view_threshold,
+                                        view_min_depth=self.view_min_depth)
             if not cands:
                 return []
             image = t.forward_image(self._image)
@@ -502,7 +508,8 @@ class Session:
                 x, y = self._to_image(c.col, c.row, t)
                 click = Click(x, y, c.positive, "pseudo", 1.0, int(round(c.area / scale)))
                 after = self._run(t, prev, self._human, live + [click])
-                feats = candidate_features(cand, maps, after, image, positives, humans, h * w * scale, roi_frac, held)
+                feats = candidate_features(cand, maps, after, image, positives, humans, h * w * scale, roi_frac, held,
+                                           view)
                 out.append((cand, feats, click, after))
             return out
 

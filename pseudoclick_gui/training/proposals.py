@@ -79,7 +79,7 @@ def collect(session, specs: list[str], out: Path, exclude_dev: bool = True, seed
                     if before >= target:
                         break
                     t = p.extra.get("transform")
-                    cands = session.scored_candidates()
+                    cands = session.scored_candidates(views=True)
                     base_next = _after_next_click(session, robot, pred, gt, ignore, threshold) if cands else 0.0
                     for cand, feats, pc, after in cands:
                         prob = t.inverse_planes(after[..., :1], h, w)[0]

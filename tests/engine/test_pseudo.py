@@ -264,6 +264,35 @@ def test_proposal_candidates_take_islands_and_the_deepest_region_of_each_error_m
     assert [c.source for c in proposal_candidates(maps, [(30.0, 30.0)], 20, None, 0.3, min_fraction=0.15)] == ["island", "fn"]
 
 
+def test_a_second_view_adds_a_view_candidate_and_its_mean_over_each_region():
+    from pseudoclick_gui.engine.pseudo import (
+        PROPOSAL_FEATURES,
+        ProposalScorer,
+        candidate_features,
+        proposal_candidates,
+    )
+
+    maps = _scene()
+    view = maps[..., 0].copy()
+    view[20:50, 50:66] = 0.95  # the mirrored view carries the clicked part 16 px further right
+    view[70:90, 70:90] = 0.2  # and does not see the island
+    cands = proposal_candidates(maps, [(30.0, 30.0)], 20, None, 0.3, view=view)
+    assert [c.source for c in cands] == ["island", "fp", "fn", "view"]
+    v = cands[-1]
+    assert v.click.positive and 20 <= v.click.row < 50 and 50 <= v.click.col < 66 and v.region.sum() == 30 * 16
+    f = candidate_features(cands[0], maps, maps, np.zeros((100, 100, 3), np.uint8), [(30.0, 30.0)], [(30.0, 30.0)],
+                           view=view)
+    assert f["pview"] == pytest.approx(0.2) and f["pseg"] == pytest.approx(0.9)
+    no_view = candidate_features(cands[0], maps, maps, np.zeros((100, 100, 3), np.uint8), [(30.0, 30.0)], [(30.0, 30.0)])
+    assert no_view["pview"] == no_view["pseg"]  # without a second view: the mask's own
+    k = len(PROPOSAL_FEATURES)
+    flat = {"mean": [0.0] * k, "std": [1.0] * k, "weights": [0.0] * k, "bias": 0.0}
+    assert not ProposalScorer({"island": flat}).uses_view  # the mirrored pass is not run for such a scorer
+    assert ProposalScorer({"view": flat}).uses_view
+    weighted = dict(flat, weights=[0.0] * (k - 1) + [1.0])  # pview is the last feature
+    assert ProposalScorer({"island": weighted}).uses_view
+
+
 def test_candidate_features_describe_the_region_and_what_accepting_it_changed():
     from pseudoclick_gui.engine.pseudo import PROPOSAL_FEATURES, candidate_features, proposal_candidates
 
