@@ -168,6 +168,13 @@ def view_click(seg: np.ndarray, view: np.ndarray, threshold: float = 0.3, signs:
     point of the candidates (distance transform; the grid border counts as boundary), if that lies at least
     ``min_depth`` grid pixels deep; ``blocked`` pixels are never candidates. Confidence: ``confidence`` if given
     (a measured precision), else the view's mean agreement over the clicked region."""
+    found = _view_region_click(seg, view, threshold, signs, min_depth, blocked, confidence)
+    return None if found is None else found[0]
+
+
+def _view_region_click(seg: np.ndarray, view: np.ndarray, threshold: float, signs: str, min_depth: float,
+                       blocked: np.ndarray | None, confidence: float | None) -> tuple[ErrorRegionClick, np.ndarray] | None:
+    """``view_click`` and the connected region (H x W bool) its click stands for."""
     if signs not in SIGNS:
         raise ValueError(f"signs must be one of {SIGNS}, not {signs!r}")
     inside = seg >= 0.5
@@ -192,7 +199,7 @@ def view_click(seg: np.ndarray, view: np.ndarray, threshold: float = 0.3, signs:
     part = labels == labels[row, col]
     if confidence is None:
         confidence = float(view[part].mean()) if positive else float(1.0 - view[part].mean())
-    return ErrorRegionClick(int(row), int(col), positive, float(confidence), int(np.count_nonzero(part)))
+    return ErrorRegionClick(int(row), int(col), positive, float(confidence), int(np.count_nonzero(part))), part
 
 
 def island_click(
@@ -383,13 +390,9 @@ def proposal_candidates(maps: np.ndarray, positives: list[tuple[float, float]], 
             _, lab = cv2.connectedComponents(binary, connectivity=8)
             out.append(Candidate(source, c, lab == lab[c.row, c.col]))
     if view is not None:
-        c = view_click(seg, view, view_threshold, "positive", view_min_depth, blocked)
-        if c is not None:
-            region = (seg < 0.5) & (view >= 1.0 - view_threshold)
-            if blocked is not None:
-                region &= ~blocked
-            _, lab = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
-            out.append(Candidate("view", c, lab == lab[c.row, c.col]))
+        found = _view_region_click(seg, view, view_threshold, "positive", view_min_depth, blocked, None)
+        if found is not None:
+            out.append(Candidate("view", *found))
     return out
 
 

@@ -490,7 +490,7 @@ class Session:
             positives = [t.forward_point(k.x, k.y)[::-1] for k in self._human + live if k.positive]
             humans = [t.forward_point(k.x, k.y)[::-1] for k in self._human]
             h, w = self._image.shape[:2]
-            prev = self._base_prev if self._base_prev is not None else np.zeros((h, w), np.float32)
+            prev = self._step_prev()
             if views is None:
                 views = self.proposal_scorer is not None and self.proposal_scorer.uses_view
             view = self._run(t, prev, mirror=True)[..., 0] if views else None
@@ -623,12 +623,11 @@ class Session:
             t0 = time.perf_counter()
             h, w = self._image.shape[:2]
             if not self._human and not self._pseudo:
-                base = self._base_prev if self._base_prev is not None else np.zeros((h, w), np.float32)
                 z = np.zeros((h, w), np.float32)
-                self._last = Prediction(base.copy(), z, z.copy(), self.threshold)
+                self._last = Prediction(self._step_prev().copy(), z, z.copy(), self.threshold)
                 self._dirty = False
                 return self._last
-            prev = self._base_prev if self._base_prev is not None else np.zeros((h, w), np.float32)
+            prev = self._step_prev()
             ahead = self._lookahead
             if ahead is not None and self._history and self._history[-1].kind == "pseudo" \
                     and ahead[0] == len(self._history) - 1 and ahead[1] == self._history[-1].click:
