@@ -47,7 +47,7 @@ ISLAND_TRIALS = ("off", "confidence", "gate")  # what the "same object?" trial p
 # where a Session's proposals may come from: SOURCES; "views" (where the network's mirrored view disagrees with the
 # mask, ``view_click``), "islands+views" (islands first); or "scored" (all candidates, a fitted ProposalScorer picks)
 VIEW_SOURCES = ("views", "islands+views")
-PROPOSAL_SOURCES = (*SOURCES, *VIEW_SOURCES, "scored")
+PROPOSAL_SOURCES = (*SOURCES, *VIEW_SOURCES, "scored", "errornet")  # "errornet": engine/error_net.py
 CANDIDATE_SOURCES = ("island", "fp", "fn", "view")  # the kinds of candidate the scored rule weighs
 # how long an accepted pseudo click stays a network input (Session.pseudo_lifetime): the whole object, or only
 # the step it was accepted in (until the next human click; its effect lives on in the previous-mask input)

@@ -36,6 +36,7 @@ import torch
 from ..errors import CheckpointError, PseudoClickError
 from .checkpoint import load_model
 from .encoding import DISK_RADIUS, disk_maps
+from .error_net import ErrorNet, build_inputs
 from .fuse import fuse_for_inference
 from .network import PseudoClickNet
 from .preprocess import to_rgb_uint8
@@ -97,7 +98,7 @@ PROPOSAL_DEFAULTS = {"error_threshold": 0.5, "proposal_rank": "area", "proposal_
                      "island_min_gap": 0.0, "island_confidence": 0.5, "island_colour_llr": None,
                      "error_colour_llr": None, "island_trial": "off", "island_trial_confidence": 0.5,
                      "pseudo_lifetime": "object", "view_threshold": 0.3, "view_signs": "positive",
-                     "view_min_depth": 2.0, "view_confidence": None}
+                     "view_min_depth": 2.0, "view_confidence": None, "errornet_threshold": 0.5}
 
 
 class Session:
@@ -113,6 +114,8 @@ class Session:
                  pseudo_lifetime: str | None = None, grey_pseudo_lifetime: str | None = None,
                  view_threshold: float | None = None, view_signs: str | None = None,
                  view_min_depth: float | None = None, view_confidence: float | None = None,
+                 errornet_threshold: float | None = None, error_net: ErrorNet | dict | None = None,
+                 grey_proposal_source: str | None = None,
                  meta: dict | None = None, grey_model: PseudoClickNet | None = None):
         """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
         The paper uses 0.5; a checkpoint may carry a calibrated value in its metadata
@@ -127,8 +130,12 @@ class Session:
         confidence threshold, which signs it may propose, the least depth of a proposal in grid pixels, and the
         confidence a proposal shows — a measured precision — or None for the view's own agreement).
         ``grey_model``: a second network used whenever the image is grey (its three channels equal: medical and
-        EM images); ``model`` serves colour images, and grey ones too when there is no grey model. The proposal
-        rule is the same for both (only its lifetime may differ, by kind of image)."""
+        EM images); ``model`` serves colour images, and grey ones too when there is no grey model.
+        ``error_net`` (else ``meta["error_net"]``): the ``"errornet"`` source's small network
+        (``engine/error_net.py``); ``errornet_threshold``: the probability above which its maps count as an error.
+        ``grey_proposal_source``: the proposal rule for grey images, which may differ from the colour one
+        (models/MODEL.md, session 11); else ``meta["grey_proposal_source"]``, else ``proposal_source``. Given
+        ``proposal_source`` alone applies to every image, as ``set_proposal_source`` does."""
         self.device = torch.device(device) if device is not None else default_device()
         self.colour_model = self._prepare(model)
         self.grey_model = self._prepare(grey_model) if grey_model is not None else None
@@ -150,7 +157,8 @@ class Session:
                  "island_colour_llr": island_colour_llr, "error_colour_llr": error_colour_llr,
                  "island_trial": island_trial, "island_trial_confidence": island_trial_confidence,
                  "pseudo_lifetime": pseudo_lifetime, "view_threshold": view_threshold, "view_signs": view_signs,
-                 "view_min_depth": view_min_depth, "view_confidence": view_confidence}
+                 "view_min_depth": view_min_depth, "view_confidence": view_confidence,
+                 "errornet_threshold": errornet_threshold}
         for key, default in PROPOSAL_DEFAULTS.items():
             value = given[key] if given[key] is not None else self.meta.get(key, default)
             setattr(self, key, value if value is None or isinstance(default, str) else float(value))
@@ -166,8 +174,18 @@ class Session:
             except ValueError as e:
                 raise CheckpointError(f"the checkpoint's proposal scorer is unusable: {e}") from e
         self.proposal_scorer: ProposalScorer | None = scorer
-        if self.proposal_source == "scored" and scorer is None:
-            raise ValueError("proposal_source 'scored' needs a proposal scorer (a checkpoint that carries one)")
+        net = error_net if error_net is not None else self.meta.get("error_net")
+        if net is not None and not isinstance(net, ErrorNet):
+            try:
+                net = ErrorNet.from_checkpoint_entry(net)
+            except ValueError as e:
+                raise CheckpointError(f"the checkpoint's error net is unusable: {e}") from e
+        self.error_net: ErrorNet | None = net
+        if grey_proposal_source is None:
+            grey_proposal_source = proposal_source or self.meta.get("grey_proposal_source") or self.proposal_source
+        self.grey_proposal_source = grey_proposal_source
+        for key in ("proposal_source", "grey_proposal_source"):
+            self._check_source(getattr(self, key), key)
         if grey_pseudo_lifetime is None:
             grey_pseudo_lifetime = pseudo_lifetime or self.meta.get("grey_pseudo_lifetime") or self.pseudo_lifetime
         self.grey_pseudo_lifetime = grey_pseudo_lifetime
@@ -261,6 +279,7 @@ class Session:
                             max_side=self.max_side, flip=self.flip, threshold=self.threshold,
                             min_region=self.min_region, meta=self.meta, proposal_scorer=self.proposal_scorer,
                             grey_model=self.grey_model, grey_pseudo_lifetime=self.grey_pseudo_lifetime,
+                            error_net=self.error_net, grey_proposal_source=self.grey_proposal_source,
                             **{k: getattr(self, k) for k in PROPOSAL_DEFAULTS})
             other._image = self._image
             other._image_grey = self._image_grey  # same image: not checked again for every object
@@ -275,7 +294,8 @@ class Session:
         with self._lock:
             self._image = rgb
             # 3 ms at 2048x1536: skipped when grey and colour images are treated alike
-            differ = self.grey_model is not None or self.grey_pseudo_lifetime != self.pseudo_lifetime
+            differ = (self.grey_model is not None or self.grey_pseudo_lifetime != self.pseudo_lifetime
+                      or self.grey_proposal_source != self.proposal_source)
             self._image_grey = differ and is_grey(rgb)
             self._pick_model()
             self.reset()
@@ -334,16 +354,30 @@ class Session:
     def pseudo_clicks(self) -> list[Click]:
         return list(self._pseudo)
 
+    def _check_source(self, value: str, key: str = "proposal_source") -> None:
+        if value not in PROPOSAL_SOURCES:
+            raise ValueError(f"{key} must be one of {PROPOSAL_SOURCES}, not {value!r}")
+        if value == "scored" and self.proposal_scorer is None:
+            raise ValueError("this model carries no proposal scorer, so the scored rule is not available")
+        if value == "errornet" and self.error_net is None:
+            raise ValueError("this model carries no error net, so the error-net rule is not available")
+
     def set_proposal_source(self, source: str | None) -> None:
-        """Switch where proposals come from: one of PROPOSAL_SOURCES, or None for the checkpoint's own rule (its
-        metadata, else the paper's). ValueError for an unknown name, or ``"scored"`` without a scorer."""
+        """Switch where proposals come from, for every image: one of PROPOSAL_SOURCES; or None for the
+        checkpoint's own rules (its metadata's ``proposal_source`` and ``grey_proposal_source``, else the
+        paper's). ValueError for an unknown name, or a rule the model carries nothing for (``"scored"`` without
+        a scorer, ``"errornet"`` without an error net); the rules stay as they were then."""
         with self._lock:
-            value = source or self.meta.get("proposal_source", PROPOSAL_DEFAULTS["proposal_source"])
-            if value not in PROPOSAL_SOURCES:
-                raise ValueError(f"proposal_source must be one of {PROPOSAL_SOURCES}, not {value!r}")
-            if value == "scored" and self.proposal_scorer is None:
-                raise ValueError("this model carries no proposal scorer, so the scored rule is not available")
-            self.proposal_source = value
+            if source:
+                colour = grey = source
+            else:
+                colour = self.meta.get("proposal_source", PROPOSAL_DEFAULTS["proposal_source"])
+                grey = self.meta.get("grey_proposal_source", colour)
+            self._check_source(colour)
+            self._check_source(grey, "grey_proposal_source")
+            self.proposal_source, self.grey_proposal_source = colour, grey
+            if self._image is not None and not self._image_grey and grey != colour:
+                self._image_grey = is_grey(self._image)  # it matters now
 
     @property
     def live_pseudo_clicks(self) -> list[Click]:
@@ -351,6 +385,12 @@ class Session:
         (``image_pseudo_lifetime``) those accepted since the latest human click."""
         with self._lock:
             return list(self._live_pseudo())
+
+    @property
+    def image_proposal_source(self) -> str:
+        """The proposal rule that applies to the current image: ``grey_proposal_source`` for a grey image, else
+        ``proposal_source``."""
+        return self.grey_proposal_source if self._image_grey else self.proposal_source
 
     @property
     def image_pseudo_lifetime(self) -> str:
@@ -411,7 +451,9 @@ class Session:
         paper); ``"islands"`` — a negative click on a part of the mask that no positive click holds;
         ``"islands+errors"`` — an island if there is one, else the error maps; ``"views"`` — where the network's
         mirrored view (one more pass) is confident that the mask is wrong; ``"islands+views"`` — an island, else
-        the mirrored view. None when nothing qualifies.
+        the mirrored view; ``"errornet"`` — the largest error region of the error net's maps (``engine/error_net.py``:
+        a small network that sees the mask, the error maps, the mirrored view, the clicks and the image). None
+        when nothing qualifies. Grey images follow ``grey_proposal_source`` (``image_proposal_source``).
 
         The search runs on the network's own output grid (the zoom-in crop), not on the full-resolution
         maps, so its cost does not grow with the photo; the click is mapped back to image pixels."""
@@ -425,15 +467,22 @@ class Session:
             maps = pred.extra["crop_maps"]
             scale_x = t.out_w / (t.roi[2] - t.roi[0])
             scale_y = t.out_h / (t.roi[3] - t.roi[1])
-            if self.proposal_source == "scored":
+            source = self.image_proposal_source
+            if source == "scored":
                 return self._propose_scored(t)
             min_area = max(4, int(round(self.min_region * scale_x * scale_y)))
             blocked = self._blocked_mask(t)
+            if source == "errornet":
+                c = self._errornet_click(t, maps, min_area, blocked)
+                if c is None:
+                    return None
+                x, y = self._to_image(c.col, c.row, t)
+                return Click(x, y, c.positive, "pseudo", c.confidence, int(round(c.area / (scale_x * scale_y))))
             crop_image = None
             if self.island_colour_llr is not None or self.error_colour_llr is not None:
                 crop_image = t.forward_image(self._image)
             c = None
-            if self.proposal_source.startswith("islands"):
+            if source.startswith("islands"):
                 positives = [t.forward_point(k.x, k.y)[::-1] for k in self._human + self._live_pseudo() if k.positive]
                 tried = None if blocked is None else blocked.copy()
                 labels = None  # the mask's parts, labelled once when the gate skips an island
@@ -456,11 +505,11 @@ class Session:
                         part = labels == labels[c.row, c.col]
                         tried = part if tried is None else tried | part
                         c = None
-            if c is None and self.proposal_source in VIEW_SOURCES:
+            if c is None and source in VIEW_SOURCES:
                 mirrored = self._run(t, self._step_prev(), mirror=True)
                 c = view_click(maps[..., 0], mirrored[..., 0], self.view_threshold, self.view_signs,
                                self.view_min_depth, blocked, self.view_confidence)
-            elif c is None and self.proposal_source != "islands":
+            elif c is None and source != "islands":
                 reach = None if self.fn_reach is None else self.fn_reach * max(maps.shape[:2])
                 c = largest_error_click(maps[..., 1], maps[..., 2], self.error_threshold, min_area, blocked,
                                         self.proposal_rank, self.proposal_signs, maps[..., 0], reach,
@@ -469,6 +518,33 @@ class Session:
                 return None
             x, y = self._to_image(c.col, c.row, t)
             return Click(x, y, c.positive, "pseudo", c.confidence, int(round(c.area / (scale_x * scale_y))))
+
+    def error_net_maps(self) -> np.ndarray | None:
+        """The error net's (true FP, true FN) probabilities for the current step on the network's crop grid
+        (out_h x out_w x 2; one mirrored pass and one small-net pass), or None before the first click or without
+        an error net."""
+        with self._lock:
+            if not self._human or self.error_net is None:
+                return None
+            pred = self.predict()
+            t: CropTransform | None = pred.extra.get("transform")
+            if t is None:
+                return None
+            maps = pred.extra["crop_maps"]
+            view = self._run(t, self._step_prev(), mirror=True)[..., 0]
+
+            def points(clicks: list[Click]) -> list[tuple[float, float, bool]]:
+                return [(*t.forward_point(k.x, k.y), k.positive) for k in clicks]
+
+            x = build_inputs(t.forward_image(self._image), maps, view, points(self._human), points(self._live_pseudo()))
+            return self.error_net.predict(x, maps.shape[0], maps.shape[1])
+
+    def _errornet_click(self, t: CropTransform, maps: np.ndarray, min_area: int, blocked: np.ndarray | None):
+        err = self.error_net_maps()
+        if err is None:
+            return None
+        return largest_error_click(err[..., 0], err[..., 1], self.errornet_threshold, min_area, blocked,
+                                   self.proposal_rank, "both", maps[..., 0])
 
     def scored_candidates(self, views: bool | None = None) -> list[tuple[Candidate, dict[str, float], Click, np.ndarray]]:
         """The scored rule's candidates for the current step (``engine.pseudo.proposal_candidates``), each with

@@ -37,7 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proposal-signs", choices=SIGNS, help="which error maps may propose (default: the checkpoint's, else both)")
     p.add_argument("--fn-reach", type=float, help="positive proposals only this far from the mask, as a fraction of the network grid's long side (default: the checkpoint's, else unlimited)")
     p.add_argument("--proposal-min-fraction", type=float, help="no proposal for an error region smaller than this fraction of the mask (default: the checkpoint's, else 0)")
-    p.add_argument("--proposal-source", choices=PROPOSAL_SOURCES, help="where proposals come from: the error maps (the paper), mask parts no positive click holds, islands first, where the mirrored view disagrees with the mask (views, islands+views), or all of them weighed by the fitted scorer (default: the checkpoint's, else errors)")
+    p.add_argument("--proposal-source", choices=PROPOSAL_SOURCES, help="where proposals come from: the error maps (the paper), mask parts no positive click holds, islands first, where the mirrored view disagrees with the mask (views, islands+views), or all of them weighed by the fitted scorer, or the error net's maps (default: the checkpoint's, else errors)")
+    p.add_argument("--grey-proposal-source", choices=PROPOSAL_SOURCES, help="the same for grey images (default: the checkpoint's grey_proposal_source, else --proposal-source's value)")
+    p.add_argument("--error-net", help="an error net file (training/error_net.py fit) for --proposal-source errornet (default: the checkpoint's)")
+    p.add_argument("--errornet-threshold", type=float, help="errornet source: the probability above which the error net's maps count as an error (default: the checkpoint's, else 0.5)")
     p.add_argument("--proposal-scorer", help="a scorer JSON (training/proposals.py fit) for --proposal-source scored (default: the checkpoint's)")
     p.add_argument("--scorer-threshold", type=float, help="the scored rule proposes when its probability reaches this (default: the scorer's)")
     p.add_argument("--island-min-fraction", type=float, help="no island proposal for a part smaller than this fraction of the mask (default: the checkpoint's, else 0)")
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         raise PseudoClickError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
     # every proposal setting with a flag of the same name; None: the checkpoint's value
     kw = {"zoom_in": not args.no_zoom, "flip": args.flip,
-          "grey_pseudo_lifetime": args.grey_pseudo_lifetime,
+          "grey_pseudo_lifetime": args.grey_pseudo_lifetime, "grey_proposal_source": args.grey_proposal_source,
           **{k: getattr(args, k) for k in PROPOSAL_DEFAULTS if hasattr(args, k)}}
     if args.proposal_scorer:
         from ..engine.pseudo import ProposalScorer
@@ -83,6 +86,11 @@ def run(args: argparse.Namespace) -> int:
             kw["proposal_scorer"] = ProposalScorer.from_dict(json.loads(Path(args.proposal_scorer).read_text()))
         except (OSError, ValueError) as e:
             raise PseudoClickError(f"{args.proposal_scorer}: not a usable proposal scorer ({e})") from None
+    if args.error_net:
+        try:
+            kw["error_net"] = torch.load(args.error_net, map_location="cpu", weights_only=True)
+        except Exception as e:  # a missing or unreadable file
+            raise PseudoClickError(f"{args.error_net}: not a readable error net ({type(e).__name__})") from None
     if args.checkpoint:
         grey = None if args.no_grey else args.grey_checkpoint
         session = Session.from_checkpoint(args.checkpoint, grey_checkpoint=grey, **kw)

@@ -710,13 +710,13 @@ class Annotator(QObject):
 
         def op(st: WorkerState) -> bool:
             sessions = [s for s in (st.template, *st.sessions.values()) if s is not None]
-            before = [s.proposal_source for s in sessions]
+            before = [(s.proposal_source, s.grey_proposal_source) for s in sessions]
             try:
                 for s in sessions:
                     s.set_proposal_source(rule or None)
             except ValueError as exc:
-                for s, source in zip(sessions, before):
-                    s.proposal_source = source
+                for s, (colour, grey) in zip(sessions, before):
+                    s.proposal_source, s.grey_proposal_source = colour, grey
                 self.proposalRuleChanged.emit(st.proposal_rule)  # queued to the UI thread: the menu shows it
                 raise PseudoClickError(f"Proposal rule not changed: {exc}.") from None
             st.proposal_rule = rule

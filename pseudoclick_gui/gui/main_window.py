@@ -62,7 +62,8 @@ VOLUME_FILTER = "Volumes (*.nii *.nii.gz *.dcm *.dicom *.ima *.tif *.tiff);;All 
 PROPOSAL_RULES = (("", "The model's rule"), ("islands+errors", "Islands, else error maps"),
                   ("errors", "Error maps (the paper)"), ("islands", "Islands only"),
                   ("islands+views", "Islands, else the mirrored view"), ("views", "Mirrored view only"),
-                  ("scored", "Scored (a scorer fitted on training data weighs every rule's candidates)"))
+                  ("scored", "Scored (a scorer fitted on training data weighs every rule's candidates)"),
+                  ("errornet", "Error net (a small network checks the mask against its mirrored view and the image)"))
 
 
 class MainWindow(QMainWindow):
