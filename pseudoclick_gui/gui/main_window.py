@@ -62,8 +62,7 @@ VOLUME_FILTER = "Volumes (*.nii *.nii.gz *.dcm *.dicom *.ima *.tif *.tiff);;All 
 PROPOSAL_RULES = (("", "The model's rule"), ("islands+errors", "Islands, else error maps"),
                   ("errors", "Error maps (the paper)"), ("islands", "Islands only"),
                   ("islands+views", "Islands, else the mirrored view"), ("views", "Mirrored view only"),
-                  ("scored", "Scored (a scorer fitted on training data weighs every rule's candidates)"),
-                  ("errornet", "Error net (a small network checks the mask against its mirrored view and the image)"))
+                  ("scored", "Scored (a scorer fitted on training data weighs every rule's candidates)"))
 
 
 class MainWindow(QMainWindow):
@@ -923,11 +922,13 @@ class MainWindow(QMainWindow):
         dlg.setWindowTitle("Shortcuts")
         t = QTextBrowser()
         t.setHtml("<h3>PseudoClick shortcuts</h3>" + help_html()
-                  + "<p>The network proposes the next click (dashed ring; the solid arc shows its confidence): "
-                  "a background click on a part of the mask none of your positive clicks holds, or one on the "
-                  "largest region its error maps mark as wrong, as the model's card says (Edit › Proposal rule "
-                  "offers others, e.g. the mirrored view: a click where the network, shown the mirrored image, "
-                  "is sure the object goes on). "
+                  + "<p>The network proposes the next click (dashed ring; the solid arc shows its confidence). "
+                  "With the shipped model, on colour images it weighs several candidates (a part of the mask none "
+                  "of your positive clicks holds, the regions its error maps mark as wrong, a place where the "
+                  "network shown the mirrored image is sure the object goes on) by what each would do to the mask, "
+                  "and proposes the likeliest to help; on grey images (medical, EM) a background click on such a "
+                  "part, else one on the largest region its error maps mark as wrong. Edit › Proposal rule sets one "
+                  "rule for every image. "
                   "Accept it with Enter or a click on it, withdraw it with Backspace. An accepted proposal is "
                   "drawn as a square; on colour images (shipped model) it is a network input until your next click, then it "
                   "is drawn faded (its effect stays in the mask, and undo makes it an input again).</p>")  # fmt: skip

@@ -132,14 +132,29 @@ def region_precision(prob: np.ndarray, true: np.ndarray, threshold: float = 0.5,
     return n, right
 
 
+def deep_targets(y: np.ndarray, depth: float) -> np.ndarray:
+    """The true error maps cut down to the pixels at least ``depth`` grid pixels inside an error region: where a
+    click would land safely inside a region worth a click (thin bands along the boundary drop out)."""
+    out = y.copy()
+    for i in range(len(y)):
+        for k in range(2):
+            region = np.pad((y[i, k] >= 128).astype(np.uint8), 1)
+            dist = cv2.distanceTransform(region, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+            out[i, k] = (dist >= depth).astype(np.uint8) * 255
+    return out
+
+
 def fit(dirs: list[str], out: Path, val_set: str = "humanseg_removebg", epochs: int = 12, batch: int = 32,
-        lr: float = 2e-3, width: int = 16, gamma: float = 2.0, seed: int = 0, log=print):
+        lr: float = 2e-3, width: int = 16, gamma: float = 2.0, seed: int = 0, loss_kind: str = "nfl",
+        target_depth: float = 0.0, log=print):
     import torch
 
     from ..engine.error_net import ErrorNet
 
     torch.manual_seed(seed)
     x, y, names = load_shards(dirs)
+    if target_depth > 0:
+        y = deep_targets(y, target_depth)
     sets = np.array([n.split("/")[0] for n in names])
     if val_set == "every10":  # every tenth object of every set
         objects = np.array([n.rsplit("/", 1)[0] for n in names])
@@ -161,6 +176,8 @@ def fit(dirs: list[str], out: Path, val_set: str = "humanseg_removebg", epochs: 
         bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, t, reduction="none")
         p = torch.sigmoid(logits)
         pt = t * p + (1 - t) * (1 - p)
+        if loss_kind == "bce":  # calibrated probabilities
+            return (bce * (1 - ign)).sum() / ((1 - ign).sum() * 2 + 1e-6), p
         w = (1 - pt).pow(gamma) * (1 - ign)
         return (w * bce).sum() / (w.sum().detach() + 1e-6), p  # normalised focal loss (RITM)
 
@@ -237,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--epochs", type=int, default=12)
     f.add_argument("--width", type=int, default=16)
     f.add_argument("--lr", type=float, default=2e-3)
+    f.add_argument("--loss", choices=("nfl", "bce"), default="nfl")
+    f.add_argument("--target-depth", type=float, default=0.0, help="learn only error pixels this deep (grid px)")
     f.add_argument("--threads", type=int)
     s = sub.add_parser("ship")
     s.add_argument("src")
@@ -256,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                     log=lambda m: print(m, flush=True))
         print(f"stored {n} steps in {args.out_dir}")
     elif args.cmd == "fit":
-        fit(args.dirs, Path(args.out), args.val_set, args.epochs, width=args.width, lr=args.lr,
+        fit(args.dirs, Path(args.out), args.val_set, args.epochs, width=args.width, lr=args.lr, loss_kind=args.loss, target_depth=args.target_depth,
             log=lambda m: print(m, flush=True))
     else:
         ship(args.src, args.net, args.dst, args.default)

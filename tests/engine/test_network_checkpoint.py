@@ -175,3 +175,19 @@ def test_a_corrupt_grey_checkpoint_is_left_out_with_a_reason_and_the_default_net
     with pytest.raises(CheckpointError):  # asked for by name, it is an error
         Session.from_checkpoint(tmp_path / session_mod.DEFAULT_CHECKPOINT, grey_checkpoint=tmp_path / session_mod.GREY_CHECKPOINT)
 
+
+
+def test_the_shipped_model_follows_its_card():
+    """models/MODEL.md: colour images take the scored rule (its scorer uses the mirrored view), grey images the
+    grey network and the islands-then-error-maps rule; pseudo clicks expire on colour images only."""
+    import numpy as np
+
+    s = Session.from_default_checkpoint(device="cpu")
+    assert s.proposal_scorer is not None and s.proposal_scorer.uses_view
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    grey = np.repeat(colour[..., :1], 3, axis=2)
+    expected = {"colour": ("scored", "step", "colour"), "grey": ("islands+errors", "object", "grey")}
+    for name, image in (("colour", colour), ("grey", grey)):
+        s.set_image(image)
+        assert (s.image_proposal_source, s.image_pseudo_lifetime, s.model_kind) == expected[name]
