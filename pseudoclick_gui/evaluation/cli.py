@@ -24,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-grey", action="store_true", help="one network for every image: no grey-image checkpoint")
     p.add_argument("--modes", default="human,pseudo,postproc", help="comma list of human, pseudo, postproc, oracle (pseudo clicks from the true error maps: a diagnostic ceiling)")
     p.add_argument("--max-clicks", type=int, default=20)
+    p.add_argument("--pseudo-chain", type=int, default=1, metavar="K", help="pseudo/oracle modes: after each human click accept up to K proposals in a row, as the app's auto-accept chain does (default 1: the paper's protocol)")
+    p.add_argument("--chain-confidence", type=float, default=0.0, help="with --pseudo-chain: the second and later proposals only when their confidence reaches this")
     p.add_argument("--limit", type=int, help="evaluate only the first N samples")
     p.add_argument("--subsample", type=int, help="evaluate N samples drawn at random (seed 0) from the set")
     p.add_argument("--modality", default="flair", help="volume sets: the channel to segment (default FLAIR)")
@@ -123,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
         bar = tqdm(zip(samples, loaded), total=len(samples), desc=mode, disable=args.quiet, file=sys.stderr)
         for s, (img, gt, ign) in bar:
             r = evaluate_sample(session, img, gt, ign, mode, args.max_clicks,
-                                stop_at=0.95 if args.noc_only else None, name=s.name)
+                                stop_at=0.95 if args.noc_only else None, name=s.name, chain=args.pseudo_chain,
+                                chain_confidence=args.chain_confidence)
             mode_results.append(r)
             bar.set_postfix(noc90=f"{sum(x.noc(0.9, args.max_clicks) for x in mode_results) / len(mode_results):.2f}")
         summary[mode] = summarize(mode_results, args.max_clicks)
@@ -131,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     payload = {"dataset": str(Path(args.dataset).resolve()), "checkpoint": session.meta.get("path"),
                "grey_checkpoint": session.meta.get("grey_checkpoint"),
                "checkpoint_meta": {k: v for k, v in session.meta.items() if k in ("step", "samples_seen", "cpu_hours")},
-               "max_clicks": args.max_clicks, "zoom_in": not args.no_zoom, "flip": args.flip,
+               "max_clicks": args.max_clicks, "pseudo_chain": args.pseudo_chain, "chain_confidence": args.chain_confidence, "zoom_in": not args.no_zoom, "flip": args.flip,
                **{k: getattr(session, k) for k in PROPOSAL_DEFAULTS},
                "proposal_scorer": None if session.proposal_scorer is None else session.proposal_scorer.to_dict(),
                "device": session.device_name, "summary": summary}

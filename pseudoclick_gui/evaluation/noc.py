@@ -48,9 +48,11 @@ class SampleResult:
 
 def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None, mode: str,
                     max_clicks: int = 20, pred_threshold: float = 0.49, stop_at: float | None = None,
-                    name: str = "") -> SampleResult:
+                    name: str = "", chain: int = 1, chain_confidence: float = 0.0) -> SampleResult:
     """Run the robot user for one object. ``stop_at``: stop once IoU reaches it (NoC only, faster);
-    None runs all ``max_clicks`` (needed for mIoU@k)."""
+    None runs all ``max_clicks`` (needed for mIoU@k). ``chain``: after a human click, up to this many
+    proposals are accepted one after another (the app's auto-accept chain), the second and later ones only
+    when their confidence reaches ``chain_confidence``; 1 is the paper's protocol."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose from {MODES}")
     predictor.set_image(image)
@@ -66,16 +68,17 @@ def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.nda
         predictor.add_click(click.x, click.y, click.positive)
         p = predictor.predict()
         res.n_clicks += 1
-        if mode in ("pseudo", "oracle"):
+        for link in range(chain if mode in ("pseudo", "oracle") else 0):
             proposal = predictor.propose_pseudo_click() if mode == "pseudo" else _oracle_click(p.probability > pred_threshold, gt, ignore)
-            if proposal is not None:
-                before = iou(p.probability > pred_threshold, gt, ignore)
-                res.proposals += 1
-                res.proposals_correct += int(_lands_in_error(proposal, p.probability > pred_threshold, gt, ignore))
-                predictor.accept_pseudo_click(proposal)
-                p = predictor.predict()
-                res.iou_gain.append(iou(p.probability > pred_threshold, gt, ignore) - before)
-        elif mode == "postproc":
+            if proposal is None or (link > 0 and proposal.confidence < chain_confidence):
+                break
+            before = iou(p.probability > pred_threshold, gt, ignore)
+            res.proposals += 1
+            res.proposals_correct += int(_lands_in_error(proposal, p.probability > pred_threshold, gt, ignore))
+            predictor.accept_pseudo_click(proposal)
+            p = predictor.predict()
+            res.iou_gain.append(iou(p.probability > pred_threshold, gt, ignore) - before)
+        if mode == "postproc":
             p = predictor.refine_with_error_maps()
         pred = p.probability > pred_threshold
         res.ious.append(iou(pred, gt, ignore))

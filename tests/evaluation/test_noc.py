@@ -71,6 +71,20 @@ def test_accepted_pseudo_clicks_are_free_and_precision_is_measured():
     assert s2["pseudo_precision"] == 0.0
 
 
+def test_a_pseudo_chain_accepts_several_proposals_per_human_click_while_they_are_confident():
+    good = Click(40.0, 30.0, True, "pseudo", 0.9)
+    img = np.zeros((60, 80, 3), np.uint8)
+    # up to 3 proposals after each human click: the first human click plus 3 accepted ones reach 4
+    r = evaluate_sample(FakeSession(GT, 4, good), img, GT, None, "pseudo", chain=3)
+    assert r.noc(0.9, 20) == 1 and r.proposals == 3
+    # later links need the chain confidence; the first proposal never does
+    r = evaluate_sample(FakeSession(GT, 4, good), img, GT, None, "pseudo", chain=3, chain_confidence=0.95)
+    assert r.noc(0.9, 20) == 2 and r.proposals == 2
+    # the human mode never asks for proposals, whatever the chain
+    r = evaluate_sample(FakeSession(GT, 4, good), img, GT, None, "human", chain=3)
+    assert r.noc(0.9, 20) == 4 and r.proposals == 0
+
+
 class RecordingSession(FakeSession):
     """Records the pseudo clicks it is given; its own proposal is always a wrong one (background)."""
 
