@@ -165,22 +165,10 @@ class Session:
         for key in ("island_colour_llr", "error_colour_llr"):
             if getattr(self, key) is not None and not np.isfinite(getattr(self, key)):
                 setattr(self, key, None)  # "off"
-        if self.proposal_source not in PROPOSAL_SOURCES:
-            raise ValueError(f"proposal_source must be one of {PROPOSAL_SOURCES}, not {self.proposal_source!r}")
-        scorer = proposal_scorer if proposal_scorer is not None else self.meta.get("proposal_scorer")
-        if scorer is not None and not isinstance(scorer, ProposalScorer):
-            try:
-                scorer = ProposalScorer.from_dict(scorer)
-            except ValueError as e:
-                raise CheckpointError(f"the checkpoint's proposal scorer is unusable: {e}") from e
-        self.proposal_scorer: ProposalScorer | None = scorer
-        net = error_net if error_net is not None else self.meta.get("error_net")
-        if net is not None and not isinstance(net, ErrorNet):
-            try:
-                net = ErrorNet.from_checkpoint_entry(net)
-            except ValueError as e:
-                raise CheckpointError(f"the checkpoint's error net is unusable: {e}") from e
-        self.error_net: ErrorNet | None = net
+        self.proposal_scorer: ProposalScorer | None = self._part(proposal_scorer, "proposal_scorer", ProposalScorer,
+                                                                 ProposalScorer.from_dict, "proposal scorer")
+        self.error_net: ErrorNet | None = self._part(error_net, "error_net", ErrorNet, ErrorNet.from_checkpoint_entry,
+                                                     "error net")
         if grey_proposal_source is None:
             grey_proposal_source = proposal_source or self.meta.get("grey_proposal_source") or self.proposal_source
         self.grey_proposal_source = grey_proposal_source
@@ -200,6 +188,17 @@ class Session:
         self._image: np.ndarray | None = None
         self._image_grey = False  # is_grey(self._image), checked once per image and only when it matters
         self.reset()
+
+    def _part(self, given, key: str, kind: type, parse, label: str):
+        """A part of the proposal rule given as an argument, else from the checkpoint's metadata (parsed from its
+        stored form); CheckpointError when the stored form is unusable."""
+        value = given if given is not None else self.meta.get(key)
+        if value is not None and not isinstance(value, kind):
+            try:
+                value = parse(value)
+            except ValueError as e:
+                raise CheckpointError(f"the checkpoint's {label} is unusable: {e}") from e
+        return value
 
     def _prepare(self, model: PseudoClickNet) -> PseudoClickNet:
         if not getattr(model, "_pseudoclick_fused", False):
@@ -458,13 +457,10 @@ class Session:
         The search runs on the network's own output grid (the zoom-in crop), not on the full-resolution
         maps, so its cost does not grow with the photo; the click is mapped back to image pixels."""
         with self._lock:
-            if not self._human:
+            step = self._crop_step()
+            if step is None:
                 return None
-            pred = self.predict()
-            t: CropTransform | None = pred.extra.get("transform")
-            if t is None:
-                return None
-            maps = pred.extra["crop_maps"]
+            t, maps = step
             scale_x = t.out_w / (t.roi[2] - t.roi[0])
             scale_y = t.out_h / (t.roi[3] - t.roi[1])
             source = self.image_proposal_source
@@ -495,7 +491,7 @@ class Session:
                         break
                     # the "same object?" trial: the network's mask with a positive click on the island
                     xy = self._to_image(c.col, c.row, t)
-                    trial = self._run(t, pred.probability, self._human + [Click(*xy, True, "human")], self._live_pseudo())
+                    trial = self._run(t, self.predict().probability, self._human + [Click(*xy, True, "human")], self._live_pseudo())
                     if not joins_held(trial[..., 0], maps[..., 0], c.row, c.col, positives):
                         c = replace(c, confidence=float(self.island_trial_confidence))  # passed the trial
                         break
@@ -519,18 +515,24 @@ class Session:
             x, y = self._to_image(c.col, c.row, t)
             return Click(x, y, c.positive, "pseudo", c.confidence, int(round(c.area / (scale_x * scale_y))))
 
+    def _crop_step(self) -> tuple[CropTransform, np.ndarray] | None:
+        """The current step's crop transform and crop maps (``predict`` runs when clicks changed); None before
+        the first human click."""
+        if not self._human:
+            return None
+        pred = self.predict()
+        t: CropTransform | None = pred.extra.get("transform")
+        return None if t is None else (t, pred.extra["crop_maps"])
+
     def error_net_maps(self) -> np.ndarray | None:
         """The error net's (true FP, true FN) probabilities for the current step on the network's crop grid
         (out_h x out_w x 2; one mirrored pass and one small-net pass), or None before the first click or without
         an error net."""
         with self._lock:
-            if not self._human or self.error_net is None:
+            step = self._crop_step() if self.error_net is not None else None
+            if step is None:
                 return None
-            pred = self.predict()
-            t: CropTransform | None = pred.extra.get("transform")
-            if t is None:
-                return None
-            maps = pred.extra["crop_maps"]
+            t, maps = step
             view = self._run(t, self._step_prev(), mirror=True)[..., 0]
 
             def points(clicks: list[Click]) -> list[tuple[float, float, bool]]:
@@ -553,13 +555,10 @@ class Session:
         ``training/proposals.py`` to fit the scorer; [] before the first click. ``views``: also run the mirrored
         pass (its ``view`` candidate and every candidate's ``pview``); by default only when the scorer uses it."""
         with self._lock:
-            if not self._human:
+            step = self._crop_step()
+            if step is None:
                 return []
-            pred = self.predict()
-            t: CropTransform | None = pred.extra.get("transform")
-            if t is None:
-                return []
-            maps = pred.extra["crop_maps"]
+            t, maps = step
             scale = (t.out_w / (t.roi[2] - t.roi[0])) * (t.out_h / (t.roi[3] - t.roi[1]))
             min_area = max(4, int(round(self.min_region * scale)))
             live = self._live_pseudo()
