@@ -1,6 +1,9 @@
+import csv
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -14,3 +17,27 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data not present")
     return SHARED_DATA
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path):
+    """A dataset folder in the shared layout: 4 images with 1-2 ellipse objects each."""
+    root = tmp_path / "tiny"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(4):
+        img = rng.integers(0, 80, (96, 128, 3), dtype=np.uint8)
+        for k in range(1 + i % 2):
+            m = np.zeros((96, 128), np.uint8)
+            cv2.ellipse(m, (40 + 45 * k, 48), (20, 14 + 4 * i), 15 * i, 0, 360, 255, -1)
+            img[m > 0] = (200, 120 + 30 * k, 60)
+            cv2.imwrite(str(root / "masks" / f"{i:02d}_{k}.png"), m)
+            rows.append({"image": f"images/{i:02d}.png", "mask": f"masks/{i:02d}_{k}.png", "area_px": int((m > 0).sum())})
+        cv2.imwrite(str(root / "images" / f"{i:02d}.png"), img)
+    with open(root / "instances.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["image", "mask", "area_px"])
+        w.writeheader()
+        w.writerows(rows)
+    return root

@@ -134,8 +134,11 @@ def run(args: argparse.Namespace) -> int:
     payload = {"dataset": str(Path(args.dataset).resolve()), "checkpoint": session.meta.get("path"),
                "grey_checkpoint": session.meta.get("grey_checkpoint"),
                "checkpoint_meta": {k: v for k, v in session.meta.items() if k in ("step", "samples_seen", "cpu_hours")},
-               "max_clicks": args.max_clicks, "pseudo_chain": args.pseudo_chain, "chain_confidence": args.chain_confidence, "zoom_in": not args.no_zoom, "flip": args.flip,
+               "max_clicks": args.max_clicks, "pseudo_chain": args.pseudo_chain,
+               "chain_confidence": args.chain_confidence, "zoom_in": not args.no_zoom, "flip": args.flip,
                **{k: getattr(session, k) for k in PROPOSAL_DEFAULTS},
+               "grey_proposal_source": session.grey_proposal_source,
+               "grey_pseudo_lifetime": session.grey_pseudo_lifetime, "error_net": session.error_net is not None,
                "proposal_scorer": None if session.proposal_scorer is None else session.proposal_scorer.to_dict(),
                "device": session.device_name, "summary": summary}
     write_json(out / "summary.json", payload)

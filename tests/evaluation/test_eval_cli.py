@@ -1,0 +1,47 @@
+import json
+
+import torch
+
+from pseudoclick_gui.cli import main
+
+
+def test_eval_cli_runs_every_mode_and_records_its_settings(tiny_dataset, tmp_path):
+    from pseudoclick_gui.engine.checkpoint import save_checkpoint
+    from pseudoclick_gui.engine.error_net import ErrorNet
+    from pseudoclick_gui.engine.network import PseudoClickNet
+
+    torch.manual_seed(0)
+    save_checkpoint(PseudoClickNet(), tmp_path / "m.pt", meta={"proposal_source": "islands+errors", "error_threshold": 0.3})
+    out = tmp_path / "ev"
+    code = main(["eval", str(tiny_dataset), "--checkpoint", str(tmp_path / "m.pt"), "--modes", "human,pseudo,oracle",
+                 "--max-clicks", "3", "--pseudo-chain", "2", "--grey-proposal-source", "islands", "--quiet",
+                 "--threads", "1", "--out", str(out)])
+    assert code in (0, None)
+    payload = json.loads((out / "summary.json").read_text())
+    assert payload["pseudo_chain"] == 2 and payload["grey_proposal_source"] == "islands"
+    assert payload["proposal_source"] == "islands+errors" and payload["error_net"] is False
+    summary = payload["summary"]
+    assert set(summary) == {"human", "pseudo", "oracle"} and all(s["samples"] == 6 for s in summary.values())
+    assert all(1 <= s["NoC@90"] <= 3 for s in summary.values())
+    assert summary["oracle"]["pseudo_precision"] == 1.0  # the true error maps are always right
+    assert (out / "samples.csv").is_file() and (out / "miou.png").is_file()
+
+    # an error net from a file drives the errornet rule: one that sees a missed object everywhere always proposes
+    net = ErrorNet(width=8)
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.copy_(torch.tensor([-6.0, 6.0]))
+    torch.save(net.state_for_checkpoint(), tmp_path / "net.pt")
+    main(["eval", str(tiny_dataset), "--checkpoint", str(tmp_path / "m.pt"), "--modes", "pseudo", "--max-clicks", "2",
+          "--proposal-source", "errornet", "--error-net", str(tmp_path / "net.pt"), "--quiet", "--threads", "1",
+          "--out", str(out)])
+    payload = json.loads((out / "summary.json").read_text())
+    assert payload["proposal_source"] == "errornet" and payload["error_net"] is True
+    assert payload["summary"]["pseudo"]["pseudo_proposals"] >= 6  # at least one per object
+
+
+def test_eval_cli_refuses_an_unreadable_error_net_with_a_message(tiny_dataset, tmp_path, capsys):
+    (tmp_path / "net.pt").write_bytes(b"not a net")
+    code = main(["eval", str(tiny_dataset), "--modes", "pseudo", "--proposal-source", "errornet", "--error-net",
+                 str(tmp_path / "net.pt"), "--quiet", "--out", str(tmp_path / "ev")])
+    assert code == 1 and "not a readable error net" in capsys.readouterr().err
