@@ -530,21 +530,22 @@ class Session:
         an error net."""
         with self._lock:
             step = self._crop_step() if self.error_net is not None else None
-            if step is None:
-                return None
-            t, maps = step
-            view = self._run(t, self._step_prev(), mirror=True)[..., 0]
+            return None if step is None else self._error_net_maps(*step)
 
-            def points(clicks: list[Click]) -> list[tuple[float, float, bool]]:
-                return [(*t.forward_point(k.x, k.y), k.positive) for k in clicks]
+    def _error_net_maps(self, t: CropTransform, maps: np.ndarray) -> np.ndarray:
+        inputs = self._crop_inputs(t, self._step_prev())
+        view = self._run(t, self._step_prev(), mirror=True, inputs=inputs)[..., 0]
 
-            x = build_inputs(t.forward_image(self._image), maps, view, points(self._human), points(self._live_pseudo()))
-            return self.error_net.predict(x, maps.shape[0], maps.shape[1])
+        def points(clicks: list[Click]) -> list[tuple[float, float, bool]]:
+            return [(*t.forward_point(k.x, k.y), k.positive) for k in clicks]
+
+        x = build_inputs(inputs[0], maps, view, points(self._human), points(self._live_pseudo()))
+        return self.error_net.predict(x, maps.shape[0], maps.shape[1])
 
     def _errornet_click(self, t: CropTransform, maps: np.ndarray, min_area: int, blocked: np.ndarray | None):
-        err = self.error_net_maps()
-        if err is None:
+        if self.error_net is None:
             return None
+        err = self._error_net_maps(t, maps)
         return largest_error_click(err[..., 0], err[..., 1], self.errornet_threshold, min_area, blocked,
                                    self.proposal_rank, "both", maps[..., 0])
 
@@ -568,13 +569,14 @@ class Session:
             prev = self._step_prev()
             if views is None:
                 views = self.proposal_scorer is not None and self.proposal_scorer.uses_view
-            view = self._run(t, prev, mirror=True)[..., 0] if views else None
+            inputs = self._crop_inputs(t, prev)  # shared by the mirrored and every look-ahead pass
+            view = self._run(t, prev, mirror=True, inputs=inputs)[..., 0] if views else None
             cands = proposal_candidates(maps, positives, min_area, self._blocked_mask(t), self.error_threshold,
                                         view=view, view_threshold=self.view_threshold,
                                         view_min_depth=self.view_min_depth)
             if not cands:
                 return []
-            image = t.forward_image(self._image)
+            image = inputs[0]
             held = held_distance(maps[..., 0], positives)
             roi_frac = (t.roi[2] - t.roi[0]) * (t.roi[3] - t.roi[1]) / float(h * w)
             out = []
@@ -582,7 +584,7 @@ class Session:
                 c = cand.click
                 x, y = self._to_image(c.col, c.row, t)
                 click = Click(x, y, c.positive, "pseudo", 1.0, int(round(c.area / scale)))
-                after = self._run(t, prev, self._human, live + [click])
+                after = self._run(t, prev, self._human, live + [click], inputs=inputs)
                 feats = candidate_features(cand, maps, after, image, positives, humans, h * w * scale, roi_frac, held,
                                            view)
                 out.append((cand, feats, click, after))
@@ -738,16 +740,22 @@ class Session:
             return self._base_prev
         return np.zeros(self._image.shape[:2], np.float32)
 
+    def _crop_inputs(self, t: CropTransform, prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The image and the previous mask resampled to the network's crop (what every pass of a step shares)."""
+        img = np.array(t.forward_image(self._image), copy=True) if not self._image.flags.writeable else t.forward_image(self._image)
+        return img, np.ascontiguousarray(t.forward_image(prev.astype(np.float32, copy=False)))
+
     @torch.inference_mode()
     def _run(self, t: CropTransform, prev: np.ndarray, human: list[Click] | None = None,
-             pseudo: list[Click] | None = None, mirror: bool = False) -> np.ndarray:
+             pseudo: list[Click] | None = None, mirror: bool = False,
+             inputs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Returns out_h x out_w x 3 probabilities (mask, fp, fn) in the crop; the session's clicks unless
         ``human`` / ``pseudo`` are given. ``mirror``: one pass on the left-right mirrored inputs, its output
-        mirrored back (the second view of the ``"views"`` proposals; no flip averaging)."""
+        mirrored back (the second view of the ``"views"`` proposals; no flip averaging). ``inputs``:
+        ``_crop_inputs(t, prev)`` when the caller runs several passes of one step."""
         human = self._human if human is None else human
         pseudo = self._live_pseudo() if pseudo is None else pseudo
-        img = np.array(t.forward_image(self._image), copy=True) if not self._image.flags.writeable else t.forward_image(self._image)
-        prev_c = np.ascontiguousarray(t.forward_image(prev.astype(np.float32)))
+        img, prev_c = inputs if inputs is not None else self._crop_inputs(t, prev)
         hc, wc = img.shape[:2]
 
         def tensor_clicks(clicks: list[Click]) -> torch.Tensor:

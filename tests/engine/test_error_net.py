@@ -93,9 +93,9 @@ def test_errornet_source_proposes_from_the_error_nets_maps(tmp_path, monkeypatch
     seen = []
     real = s._run
 
-    def spy(t, prev, human=None, pseudo=None, mirror=False):
+    def spy(t, prev, human=None, pseudo=None, mirror=False, inputs=None):
         seen.append(mirror)
-        return real(t, prev, human, pseudo, mirror)
+        return real(t, prev, human, pseudo, mirror, inputs)
 
     monkeypatch.setattr(s, "_run", spy)
     s.add_click(50, 50, True)

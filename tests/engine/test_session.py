@@ -348,9 +348,9 @@ def test_scored_proposals_pick_the_likeliest_candidate_and_accepting_reuses_its_
     runs = []
     real_run = s._run
 
-    def counting_run(t, prev, human=None, pseudo=None):
+    def counting_run(t, prev, human=None, pseudo=None, inputs=None):
         runs.append(pseudo)
-        return real_run(t, prev, human, pseudo)
+        return real_run(t, prev, human, pseudo, inputs=inputs)
 
     monkeypatch.setattr(s, "_run", counting_run)
     cands = s.scored_candidates()
@@ -391,7 +391,7 @@ def test_scored_proposals_on_a_scene_with_an_island_and_error_regions(monkeypatc
     fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
                       {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
     monkeypatch.setattr(s, "predict", lambda: fake)
-    monkeypatch.setattr(s, "_run", lambda t, prev, human=None, pseudo=None: maps)
+    monkeypatch.setattr(s, "_run", lambda t, prev, human=None, pseudo=None, inputs=None: maps)
     c = s.propose_pseudo_click()  # island: sigmoid(log(400/1300) + 3) beats fn: sigmoid(log(200/1300) + 2)
     assert not c.positive and 70 <= c.y < 90 and 70 <= c.x < 90
     assert c.confidence == pytest.approx(1 / (1 + np.exp(-(np.log(400 / 1300) + 3))))
