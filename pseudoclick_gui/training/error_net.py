@@ -152,6 +152,8 @@ def fit(dirs: list[str], out: Path, val_set: str = "humanseg_removebg", epochs: 
     from ..engine.error_net import ErrorNet
 
     torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
     x, y, names = load_shards(dirs)
     if target_depth > 0:
         y = deep_targets(y, target_depth)
@@ -171,6 +173,7 @@ def fit(dirs: list[str], out: Path, val_set: str = "humanseg_removebg", epochs: 
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(total, 1), pct_start=0.1)
 
     def loss_of(xb, yb):
+        # not training/losses.py: those take hard 0/1 targets; these are soft (the error fraction of a grid cell)
         logits = net(xb)
         t, ign = yb[:, :2], yb[:, 2:3]
         bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, t, reduction="none")
