@@ -6,6 +6,7 @@ Prints median and p90 per human click (and per single forward, and per proposal:
 "same object?" trial pass), and the process's peak RSS; then the same with a look-alike beside the object.
 
     python benchmarks/latency.py [--checkpoint PATH] [--threads 2] [--clicks 30] [--proposal-source scored]
+                                 [--proposal-scorer SCORER.json]
 
 ``--proposal-source scored`` times the scored rule instead (one look-ahead pass per candidate; it needs a
 checkpoint that carries a proposal scorer).
@@ -29,14 +30,16 @@ from pseudoclick_gui.errors import CheckpointError
 from pseudoclick_gui.evaluation.clicker import RobotClicker
 
 
-def scene(w: int, h: int, seed: int, twin: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def scene(w: int, h: int, seed: int, twin: bool = False, size: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """A textured ellipse on noise; ``twin``: a smaller look-alike beside it (not part of the object), which the
-    network tends to include, so proposals come from islands and run the "same object?" trial pass."""
+    network tends to include, so proposals come from islands and run the "same object?" trial pass. ``size``
+    scales the ellipse: at 0.5 its zoom-in window shows it over twice as large as the whole-image view does, so
+    the scored rule's first click also runs the closer view's pass (``Session.zoom_view``)."""
     rng = np.random.default_rng(seed)
     img = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), (0, 0), 3)
     gt = np.zeros((h, w), np.uint8)
     cx = w // 3 if twin else w // 2
-    cv2.ellipse(gt, (cx, h // 2), (w // 5, h // 4), 20, 0, 360, 1, -1)
+    cv2.ellipse(gt, (cx, h // 2), (int(w / 5 * size), int(h / 4 * size)), 20, 0, 360, 1, -1)
     paint = gt.copy()
     if twin:
         cv2.ellipse(paint, (w * 4 // 5, h // 2), (w // 9, h // 7), 20, 0, 360, 1, -1)
@@ -54,8 +57,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--clicks", type=int, default=30, help="human clicks per image size")
     ap.add_argument("--proposal-source", help="override the checkpoint's proposal rule (e.g. scored)")
+    ap.add_argument("--proposal-scorer", help="a scorer JSON (training/proposals.py fit) for the scored rule, e.g. one "
+                    "with a zoom model, whose first clicks also run the closer view's pass")
     args = ap.parse_args()
     kw = {"proposal_source": args.proposal_source} if args.proposal_source else {}
+    if args.proposal_scorer:
+        import json
+        from pathlib import Path
+
+        from pseudoclick_gui.engine.pseudo import ProposalScorer
+
+        kw["proposal_scorer"] = ProposalScorer.from_dict(json.loads(Path(args.proposal_scorer).read_text()))
     torch.set_num_threads(args.threads)
     try:
         s = (Session.from_checkpoint(args.checkpoint, "cpu", **kw) if args.checkpoint
@@ -69,11 +81,12 @@ def main() -> None:
           f"proposals: {s.proposal_source}")
     s.warm_up()
     island_conf = {s.island_confidence, s.island_trial_confidence}
-    for (w, h), twin in (((480, 320), False), ((2048, 1536), False), ((480, 320), True), ((2048, 1536), True)):
-        per_click, per_forward, per_propose, per_island = [], [], [], []
+    for (w, h), twin, size in (((480, 320), False, 1.0), ((2048, 1536), False, 1.0), ((480, 320), True, 1.0),
+                               ((2048, 1536), True, 1.0), ((2048, 1536), False, 0.5)):
+        per_click, per_forward, per_propose, per_island, per_first = [], [], [], [], []
         seed = 0
         while len(per_click) < args.clicks:
-            img, gt = scene(w, h, seed, twin)
+            img, gt = scene(w, h, seed, twin, size)
             seed += 1
             s.set_image(img)
             robot = RobotClicker(gt)
@@ -96,11 +109,15 @@ def main() -> None:
                     r = s.predict()
                     per_forward.append(r.elapsed_ms)
                 per_click.append((time.perf_counter() - t0) * 1000)
+                if len(s.human_clicks) == 1:
+                    per_first.append(per_click[-1])
                 pred = r.probability > 0.49
         isl = (f"{statistics.median(per_island):.1f} ms for the {len(per_island)} island proposals "
                f"(trial pass: {s.island_trial})" if per_island else "no island proposal")
-        print(f"{w}x{h}{' with a look-alike' if twin else ''}: per human click incl. pseudo pass: median "
-              f"{statistics.median(per_click):.1f} ms, p90 {p90(per_click):.1f} ms; per predict(): median "
+        label = f"{w}x{h}{' with a look-alike' if twin else ''}{' (half-size object)' if size != 1.0 else ''}"
+        print(f"{label}: per human click incl. pseudo pass: median "
+              f"{statistics.median(per_click):.1f} ms, p90 {p90(per_click):.1f} ms (first clicks: median "
+              f"{statistics.median(per_first):.1f} ms); per predict(): median "
               f"{statistics.median(per_forward):.1f} ms; propose_pseudo_click(): median "
               f"{statistics.median(per_propose):.1f} ms, p90 {p90(per_propose):.1f} ms, {isl} (n={len(per_click)} clicks)")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

@@ -48,7 +48,9 @@ ISLAND_TRIALS = ("off", "confidence", "gate")  # what the "same object?" trial p
 # mask, ``view_click``), "islands+views" (islands first); or "scored" (all candidates, a fitted ProposalScorer picks)
 VIEW_SOURCES = ("views", "islands+views")
 PROPOSAL_SOURCES = (*SOURCES, *VIEW_SOURCES, "scored", "errornet")  # "errornet": engine/error_net.py
-CANDIDATE_SOURCES = ("island", "fp", "fn", "view")  # the kinds of candidate the scored rule weighs
+# the kinds of candidate the scored rule weighs; "zoom": where the network's closer view (RITM's zoom-in window
+# around the mask, before the session zooms in itself) disagrees with the mask
+CANDIDATE_SOURCES = ("island", "fp", "fn", "view", "zoom")
 # how long an accepted pseudo click stays a network input (Session.pseudo_lifetime): the whole object, or only
 # the step it was accepted in (until the next human click; its effect lives on in the previous-mask input)
 PSEUDO_LIFETIMES = ("object", "step")
@@ -390,10 +392,18 @@ def proposal_candidates(maps: np.ndarray, positives: list[tuple[float, float]], 
             _, lab = cv2.connectedComponents(binary, connectivity=8)
             out.append(Candidate(source, c, lab == lab[c.row, c.col]))
     if view is not None:
-        found = _view_region_click(seg, view, view_threshold, "positive", view_min_depth, blocked, None)
+        found = view_candidate("view", seg, view, view_threshold, "positive", view_min_depth, blocked)
         if found is not None:
-            out.append(Candidate("view", *found))
+            out.append(found)
     return out
+
+
+def view_candidate(source: str, seg: np.ndarray, view: np.ndarray, threshold: float = 0.3, signs: str = "positive",
+                   min_depth: float = 2.0, blocked: np.ndarray | None = None) -> Candidate | None:
+    """A scored-rule candidate where a second view (``view``: its mask probability on ``seg``'s grid) is
+    confident that the mask is wrong (``view_click``), or None."""
+    found = _view_region_click(seg, view, threshold, signs, min_depth, blocked, None)
+    return None if found is None else Candidate(source, *found)
 
 
 def candidate_features(cand: Candidate, maps: np.ndarray, after: np.ndarray, image: np.ndarray,
@@ -492,6 +502,11 @@ class ProposalScorer:
         z = (feature_vector(features, self.features) - np.asarray(m["mean"])) / np.asarray(m["std"])
         logit = float(z @ np.asarray(m["weights"]) + m["bias"])
         return float(1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50))))
+
+    @property
+    def uses_zoom(self) -> bool:
+        """Whether the scorer weighs ``zoom`` candidates (the closer view's pass is then run on first clicks)."""
+        return "zoom" in self.models
 
     @property
     def uses_view(self) -> bool:

@@ -54,10 +54,11 @@ from .pseudo import (
     joins_held,
     largest_error_click,
     proposal_candidates,
+    view_candidate,
     view_click,
 )
 from .types import Click, Prediction
-from .zoom import CropTransform, Rect, update_roi
+from .zoom import CropTransform, Rect, expand_roi, update_roi
 
 DEFAULT_CHECKPOINT = "pseudoclick-lite0.pt"
 # optional second network for grey images (medical, EM), found beside the default one (models/MODEL.md)
@@ -98,7 +99,8 @@ PROPOSAL_DEFAULTS = {"error_threshold": 0.5, "proposal_rank": "area", "proposal_
                      "island_min_gap": 0.0, "island_confidence": 0.5, "island_colour_llr": None,
                      "error_colour_llr": None, "island_trial": "off", "island_trial_confidence": 0.5,
                      "pseudo_lifetime": "object", "view_threshold": 0.3, "view_signs": "positive",
-                     "view_min_depth": 2.0, "view_confidence": None, "errornet_threshold": 0.5}
+                     "view_min_depth": 2.0, "view_confidence": None, "errornet_threshold": 0.5,
+                     "zoom_view_min_gain": 1.5}
 
 
 class Session:
@@ -115,7 +117,7 @@ class Session:
                  view_threshold: float | None = None, view_signs: str | None = None,
                  view_min_depth: float | None = None, view_confidence: float | None = None,
                  errornet_threshold: float | None = None, error_net: ErrorNet | dict | None = None,
-                 grey_proposal_source: str | None = None,
+                 zoom_view_min_gain: float | None = None, grey_proposal_source: str | None = None,
                  meta: dict | None = None, grey_model: PseudoClickNet | None = None):
         """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
         The paper uses 0.5; a checkpoint may carry a calibrated value in its metadata
@@ -135,7 +137,9 @@ class Session:
         (``engine/error_net.py``); ``errornet_threshold``: the probability above which its maps count as an error.
         ``grey_proposal_source``: the proposal rule for grey images, which may differ from the colour one
         (models/MODEL.md, session 11); else ``meta["grey_proposal_source"]``, else ``proposal_source``. Given
-        ``proposal_source`` alone applies to every image, as ``set_proposal_source`` does."""
+        ``proposal_source`` alone applies to every image, as ``set_proposal_source`` does.
+        ``zoom_view_min_gain``: the scored rule's ``zoom`` candidate (``zoom_view``) is looked for only when the
+        zoom-in window around the mask would show it at least this many times larger than the step's own view."""
         self.device = torch.device(device) if device is not None else default_device()
         self.colour_model = self._prepare(model)
         self.grey_model = self._prepare(grey_model) if grey_model is not None else None
@@ -158,7 +162,7 @@ class Session:
                  "island_trial": island_trial, "island_trial_confidence": island_trial_confidence,
                  "pseudo_lifetime": pseudo_lifetime, "view_threshold": view_threshold, "view_signs": view_signs,
                  "view_min_depth": view_min_depth, "view_confidence": view_confidence,
-                 "errornet_threshold": errornet_threshold}
+                 "errornet_threshold": errornet_threshold, "zoom_view_min_gain": zoom_view_min_gain}
         for key, default in PROPOSAL_DEFAULTS.items():
             value = given[key] if given[key] is not None else self.meta.get(key, default)
             setattr(self, key, value if value is None or isinstance(default, str) else float(value))
@@ -549,12 +553,15 @@ class Session:
         return largest_error_click(err[..., 0], err[..., 1], self.errornet_threshold, min_area, blocked,
                                    self.proposal_rank, "both", maps[..., 0])
 
-    def scored_candidates(self, views: bool | None = None) -> list[tuple[Candidate, dict[str, float], Click, np.ndarray]]:
+    def scored_candidates(self, views: bool | None = None,
+                          zoom: bool | None = None) -> list[tuple[Candidate, dict[str, float], Click, np.ndarray]]:
         """The scored rule's candidates for the current step (``engine.pseudo.proposal_candidates``), each with
         its PROPOSAL_FEATURES, the pseudo click it would be (image pixels) and the network's crop maps with it
         accepted (the look-ahead pass, one forward each). Used by ``propose_pseudo_click`` and by
         ``training/proposals.py`` to fit the scorer; [] before the first click. ``views``: also run the mirrored
-        pass (its ``view`` candidate and every candidate's ``pview``); by default only when the scorer uses it."""
+        pass (its ``view`` candidate and every candidate's ``pview``); by default only when the scorer uses it.
+        ``zoom``: also look for the ``zoom`` candidate (``zoom_view``; its ``pview`` is the closer view's); by
+        default when the scorer has a model for it."""
         with self._lock:
             step = self._crop_step()
             if step is None:
@@ -569,11 +576,20 @@ class Session:
             prev = self._step_prev()
             if views is None:
                 views = self.proposal_scorer is not None and self.proposal_scorer.uses_view
+            if zoom is None:
+                zoom = self.proposal_scorer is not None and self.proposal_scorer.uses_zoom
             inputs = self._crop_inputs(t, prev)  # shared by the mirrored and every look-ahead pass
             view = self._run(t, prev, mirror=True, inputs=inputs)[..., 0] if views else None
-            cands = proposal_candidates(maps, positives, min_area, self._blocked_mask(t), self.error_threshold,
+            blocked = self._blocked_mask(t)
+            cands = proposal_candidates(maps, positives, min_area, blocked, self.error_threshold,
                                         view=view, view_threshold=self.view_threshold,
                                         view_min_depth=self.view_min_depth)
+            closer = self.zoom_view(t, prev) if zoom else None
+            if closer is not None:
+                found = view_candidate("zoom", maps[..., 0], closer, self.view_threshold, "both",
+                                       self.view_min_depth, blocked)
+                if found is not None:
+                    cands.append(found)
             if not cands:
                 return []
             image = inputs[0]
@@ -586,9 +602,35 @@ class Session:
                 click = Click(x, y, c.positive, "pseudo", 1.0, int(round(c.area / scale)))
                 after = self._run(t, prev, self._human, live + [click], inputs=inputs)
                 feats = candidate_features(cand, maps, after, image, positives, humans, h * w * scale, roi_frac, held,
-                                           view)
+                                           closer if cand.source == "zoom" else view)
                 out.append((cand, feats, click, after))
             return out
+
+    def zoom_view(self, t: CropTransform, prev: np.ndarray) -> np.ndarray | None:
+        """The network's closer view of the current step, as a mask probability on the step's grid (0 outside
+        the window): while the step still sees the whole image (the first click: RITM zooms in from the second),
+        one pass on the zoom-in window that the next click would get (mask and positive clicks, x1.4). None when
+        zoom-in is off, the step is already zoomed in, or the window would not show the object at least
+        ``zoom_view_min_gain`` times larger than the step does (a view at the same scale adds little; measured in
+        models/MODEL.md, session 12)."""
+        h, w = self._image.shape[:2]
+        if not self.zoom_in or self._last is None or tuple(t.roi) != (0, 0, w, h):
+            return None
+        positives = [(c.x, c.y) for c in self._human + self._live_pseudo() if c.positive]
+        roi = expand_roi(self._last.probability > 0.5, positives)
+        if roi is None:
+            return None
+        tz = CropTransform.fit(roi, self.zoom_side, upscale=True)
+        if tz.scale < self.zoom_view_min_gain * t.scale:
+            return None
+        out = np.ascontiguousarray(self._run(tz, prev)[..., 0])
+        # zoom-crop pixel -> image pixel -> step-grid pixel (pixel centres to pixel centres), one affine warp
+        sx, sy = t.out_w / w, t.out_h / h
+        zx, zy = tz.out_w / (roi[2] - roi[0]), tz.out_h / (roi[3] - roi[1])
+        m = np.array([[sx / zx, 0.0, (0.5 / zx + roi[0]) * sx - 0.5],
+                      [0.0, sy / zy, (0.5 / zy + roi[1]) * sy - 0.5]], np.float64)
+        return cv2.warpAffine(out, m, (t.out_w, t.out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=0.0)
 
     def _propose_scored(self, t: CropTransform) -> Click | None:
         best = None

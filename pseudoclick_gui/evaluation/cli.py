@@ -56,6 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--view-threshold", type=float, help="views sources: a proposal where the mirrored view says the mask is wrong with at least 1 - this (default: the checkpoint's, else 0.3)")
     p.add_argument("--view-signs", choices=SIGNS, help="views sources: which signs the mirrored view may propose (default: the checkpoint's, else positive)")
     p.add_argument("--view-min-depth", type=float, help="views sources: the least depth of a proposal's region, in network-grid pixels (default: the checkpoint's, else 2)")
+    p.add_argument("--zoom-view-min-gain", type=float, help="scored rule: look for the closer view's candidate on a first click only when the zoom-in window would show the object at least this many times larger (default: the checkpoint's, else 1.5)")
     p.add_argument("--quiet", action="store_true")
 
 

@@ -6,8 +6,9 @@
     python -m pseudoclick_gui.training.ship models/pseudoclick-lite0.pt models/pseudoclick-lite0.pt \\
         --meta proposal_scorer="$(cat scorer.json)"      # add --meta proposal_source=scored to make it the default
 
-``collect`` runs the standard robot user (FACTS §3) on each object until IoU 0.9 or 10 clicks. After every human
-click it takes the scored rule's candidates (``Session.scored_candidates``: their features and the look-ahead
+``collect`` runs the standard robot user (FACTS §3) on each object until IoU 0.9 or ``--max-clicks`` (10; 1
+collects first clicks only, the one step with a ``zoom`` candidate). After every human
+click it takes the scored rule's candidates (``Session.scored_candidates``, every source: their features and the look-ahead
 pass) and labels each with what accepting it does to the IoU against the ground truth, at once and after the
 robot's next click; then it follows the checkpoint's own proposal rule (accepting its proposal, as
 ``pseudoclick eval --modes pseudo`` does), so the states seen are those the rule meets. One JSON line per candidate. ``--exclude-dev`` leaves out the objects the
@@ -79,7 +80,7 @@ def collect(session, specs: list[str], out: Path, exclude_dev: bool = True, seed
                     if before >= target:
                         break
                     t = p.extra.get("transform")
-                    cands = session.scored_candidates(views=True)
+                    cands = session.scored_candidates(views=True, zoom=True)
                     base_next = _after_next_click(session, robot, pred, gt, ignore, threshold) if cands else 0.0
                     for cand, feats, pc, after in cands:
                         prob = t.inverse_planes(after[..., :1], h, w)[0]
@@ -206,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--exclude-dev", action="store_true", help="leave out the development subsamples")
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--max-clicks", type=int, default=10, help="human clicks per object (1: first clicks only)")
+    c.add_argument("--zoom-view-min-gain", type=float, help="the session's zoom_view_min_gain (default: the checkpoint's)")
     f = sub.add_parser("fit", help="fit the scorer")
     f.add_argument("rows", nargs="+")
     f.add_argument("--out", required=True, help="scorer JSON (ship it as meta proposal_scorer)")
@@ -219,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         from ..engine.session import Session
 
         torch.set_num_threads(args.threads)
-        s = Session.from_checkpoint(args.checkpoint) if args.checkpoint else Session.from_default_checkpoint()
-        n = collect(s, args.set, Path(args.out), args.exclude_dev, args.seed, log=lambda m: print(m, file=sys.stderr, flush=True))
+        kw = {"zoom_view_min_gain": args.zoom_view_min_gain}
+        s = Session.from_checkpoint(args.checkpoint, **kw) if args.checkpoint else Session.from_default_checkpoint(**kw)
+        n = collect(s, args.set, Path(args.out), args.exclude_dev, args.seed, args.max_clicks,
+                    log=lambda m: print(m, file=sys.stderr, flush=True))
         print(f"wrote {n} candidates to {args.out}")
         return 0
     scorer = fit(_read(args.rows), args.threshold, args.l2, args.label)

@@ -512,3 +512,87 @@ def test_mirrored_pass_is_the_network_on_the_mirrored_inputs(session):
     s.predict()
     direct = s._run(t, prev)
     np.testing.assert_allclose(mirrored, direct[:, ::-1], atol=1e-5)
+
+
+def test_zoom_view_is_the_closer_pass_on_the_first_click_mapped_onto_the_step_grid():
+    from pseudoclick_gui.engine.zoom import CropTransform, expand_roi
+
+    s = Session.from_random(device="cpu", seed=1, zoom_view_min_gain=1.0)
+    img = np.random.default_rng(1).integers(0, 60, (240, 320, 3), dtype=np.uint8)
+    img[100:130, 140:180] = 220  # a small object: its zoom-in window shows it ~2x larger than the whole image
+    s.set_image(img)
+    s.add_click(160, 115, True)
+    p = s.predict()
+    t = p.extra["transform"]
+    assert t.roi == (0, 0, 320, 240)
+    blob = np.zeros((240, 320), np.float32)
+    blob[100:130, 140:180] = 0.9  # what a trained network would answer (the random one's mask is arbitrary)
+    from dataclasses import replace
+
+    s._last = replace(p, probability=blob)
+    view = s.zoom_view(t, s._step_prev())
+    roi = expand_roi(blob > 0.5, [(160.0, 115.0)])
+    tz = CropTransform.fit(roi, s.zoom_side)
+    assert tz.scale > 1.5 * t.scale
+    # the same pass mapped through the image: equal up to resampling
+    ref = t.forward_image(tz.inverse_map(s._run(tz, s._step_prev())[..., 0], 240, 320))
+    assert view.shape == ref.shape == (t.out_h, t.out_w) and view.dtype == np.float32
+    assert np.abs(view - ref).mean() < 0.01
+    # pixel-exact: a closer pass that answers exactly the object lands exactly on it in the step's grid
+    real_run = s._run
+    s._run = lambda tt, prev, *a, **k: np.repeat(tt.forward_image(blob / 0.9)[..., None], 3, axis=2)
+    sharp = s.zoom_view(t, s._step_prev())
+    s._run = real_run
+    assert sharp[101:129, 141:179].min() > 0.9 and sharp[100:130, 140:180].mean() > 0.9
+    for edge in (sharp[98], sharp[131], sharp[:, 138], sharp[:, 181]):
+        assert edge.max() < 0.1
+    gx0, gy0 = int(roi[0] * t.scale) - 2, int(roi[1] * t.scale) - 2
+    assert not view[:, :max(gx0, 0)].any() and not view[:max(gy0, 0)].any()  # nothing outside the window
+    s.zoom_view_min_gain = 100.0  # the window would not show the object that much larger
+    assert s.zoom_view(t, s._step_prev()) is None
+    s.zoom_view_min_gain = 1.0
+    s.add_click(100, 60, False)  # from the second click the step itself is zoomed in: no closer view
+    p2 = s.predict()
+    assert p2.extra["transform"].roi != (0, 0, 320, 240)
+    assert s.zoom_view(p2.extra["transform"], s._step_prev()) is None
+    assert s.spawn().zoom_view_min_gain == 1.0
+    off = Session.from_random(device="cpu", seed=1, zoom_in=False, zoom_view_min_gain=1.0)
+    off.set_image(img)
+    off.add_click(160, 115, True)
+    assert off.zoom_view(off.predict().extra["transform"], off._step_prev()) is None
+
+
+def test_scored_rule_weighs_the_closer_view_candidate_when_its_scorer_has_a_zoom_model(monkeypatch):
+    from pseudoclick_gui.engine.types import Prediction
+    from pseudoclick_gui.engine.zoom import CropTransform
+
+    scorer = _scorer(fn=("area_frac", 1.0, 0.0), zoom=("pview", 4.0, -1.0))
+    assert scorer.uses_zoom and not _scorer(fn=("area_frac", 1.0, 0.0)).uses_zoom
+    s = Session.from_random(device="cpu", proposal_source="scored", error_threshold=0.3, proposal_scorer=scorer)
+    s.set_image(_image(100, 100))
+    s.add_click(30, 30, True)
+    maps = np.zeros((100, 100, 3), np.float32)
+    maps[20:50, 20:50, 0] = 0.9
+    z = np.zeros((100, 100), np.float32)
+    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
+                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
+    monkeypatch.setattr(s, "predict", lambda: fake)
+    monkeypatch.setattr(s, "_run", lambda t, prev, human=None, pseudo=None, inputs=None, mirror=False: maps)
+    closer = maps[..., 0].copy()
+    closer[20:50, 50:70] = 0.95  # the closer view puts the object's other half in
+    closer[40:50, 20:50] = 0.05  # and takes a strip of the mask out, less deep
+    monkeypatch.setattr(s, "zoom_view", lambda t, prev: closer)
+    cands = s.scored_candidates()
+    zoom = [(c, f) for c, f, _, _ in cands if c.source == "zoom"]
+    assert len(zoom) == 1
+    cand, feats = zoom[0]
+    assert cand.click.positive and 20 <= cand.click.row < 50 and 50 <= cand.click.col < 70
+    assert cand.region.sum() == 30 * 20 and feats["pview"] == pytest.approx(0.95)  # the closer view's mean
+    c = s.propose_pseudo_click()  # zoom: sigmoid(4 * 0.95 - 1) = 0.94 beats every other candidate
+    assert c.positive and 20 <= c.y < 50 and 50 <= c.x < 70
+    assert c.confidence == pytest.approx(1 / (1 + np.exp(-(4 * 0.95 - 1))))
+    monkeypatch.setattr(s, "zoom_view", lambda t, prev: None)  # no closer view (zoomed already, or too little gain)
+    assert not [c for c, *_ in s.scored_candidates() if c.source == "zoom"]
+    s.proposal_scorer = _scorer(fn=("area_frac", 1.0, 0.0))  # a scorer without a zoom model never asks for it
+    monkeypatch.setattr(s, "zoom_view", lambda t, prev: pytest.fail("zoom_view ran"))
+    s.scored_candidates()

@@ -396,7 +396,7 @@ def test_own_pseudo_clicks_from_islands_as_at_inference():
 def test_proposal_scorer_collect_labels_candidates_with_what_accepting_them_does(tiny_dataset, tmp_path):
     import json
 
-    from pseudoclick_gui.engine.pseudo import PROPOSAL_FEATURES
+    from pseudoclick_gui.engine.pseudo import CANDIDATE_SOURCES, PROPOSAL_FEATURES
     from pseudoclick_gui.engine.session import Session
     from pseudoclick_gui.evaluation.clicker import iou
     from pseudoclick_gui.evaluation.dataset import find_samples
@@ -407,7 +407,7 @@ def test_proposal_scorer_collect_labels_candidates_with_what_accepting_them_does
     n = collect(s, [f"{tiny_dataset}:2"], out, exclude_dev=False, max_clicks=3, log=lambda m: None)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert n == len(rows) > 0
-    assert {r["source"] for r in rows} <= {"island", "fp", "fn"}
+    assert {r["source"] for r in rows} <= set(CANDIDATE_SOURCES)
     assert all(set(PROPOSAL_FEATURES) | {"gain", "gain_next", "iou"} <= set(r) and r["set"] == "tiny" for r in rows)
     assert all(-1 <= r["gain_next"] <= 1 and 0 <= r["iou"] <= 1 for r in rows)
     # re-play the first labelled step by hand: accepting the candidate changes the IoU by the recorded gain
@@ -422,7 +422,7 @@ def test_proposal_scorer_collect_labels_candidates_with_what_accepting_them_does
     c = robot.next_click(pred)
     s.add_click(c.x, c.y, c.positive)
     before = iou(s.predict().probability > 0.49, gt, ign)
-    cand = next(k for k in s.scored_candidates() if k[0].source == first["source"])
+    cand = next(k for k in s.scored_candidates(views=True, zoom=True) if k[0].source == first["source"])
     s.accept_pseudo_click(cand[2])
     assert iou(s.predict().probability > 0.49, gt, ign) - before == pytest.approx(first["gain"], abs=1e-9)
 
