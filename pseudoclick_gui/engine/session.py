@@ -118,6 +118,7 @@ class Session:
                  view_min_depth: float | None = None, view_confidence: float | None = None,
                  errornet_threshold: float | None = None, error_net: ErrorNet | dict | None = None,
                  zoom_view_min_gain: float | None = None, grey_proposal_source: str | None = None,
+                 first_click_zoom: float | None = None,
                  meta: dict | None = None, grey_model: PseudoClickNet | None = None):
         """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
         The paper uses 0.5; a checkpoint may carry a calibrated value in its metadata
@@ -139,7 +140,10 @@ class Session:
         (models/MODEL.md, session 11); else ``meta["grey_proposal_source"]``, else ``proposal_source``. Given
         ``proposal_source`` alone applies to every image, as ``set_proposal_source`` does.
         ``zoom_view_min_gain``: the scored rule's ``zoom`` candidate (``zoom_view``) is looked for only when the
-        zoom-in window around the mask would show it at least this many times larger than the step's own view."""
+        zoom-in window around the mask would show it at least this many times larger than the step's own view.
+        ``first_click_zoom`` (else ``meta["first_click_zoom"]``, else 0: off, RITM's rule): a gain G >= 1 makes the
+        first click of an object zoom in at once when the window around its whole-image mask shows the object at
+        least G times larger; the window pass then answers the click (models/MODEL.md, session 12)."""
         self.device = torch.device(device) if device is not None else default_device()
         self.colour_model = self._prepare(model)
         self.grey_model = self._prepare(grey_model) if grey_model is not None else None
@@ -152,6 +156,10 @@ class Session:
         self.threshold = threshold
         self.min_region = min_region
         self.meta = dict(meta or {})
+        fcz = first_click_zoom if first_click_zoom is not None else self.meta.get("first_click_zoom", 0.0)
+        self.first_click_zoom = float(fcz or 0.0)
+        if self.first_click_zoom and self.first_click_zoom < 1.0:
+            raise ValueError(f"first_click_zoom must be 0 (off) or a gain >= 1, not {self.first_click_zoom}")
         # the proposal rule: the argument, else the checkpoint's metadata (what its error head was measured to do
         # reliably, models/MODEL.md), else the paper's rule; see engine/pseudo.py for each setting
         given = {"error_threshold": error_threshold, "proposal_rank": proposal_rank, "proposal_signs": proposal_signs,
@@ -283,6 +291,7 @@ class Session:
                             min_region=self.min_region, meta=self.meta, proposal_scorer=self.proposal_scorer,
                             grey_model=self.grey_model, grey_pseudo_lifetime=self.grey_pseudo_lifetime,
                             error_net=self.error_net, grey_proposal_source=self.grey_proposal_source,
+                            first_click_zoom=self.first_click_zoom,
                             **{k: getattr(self, k) for k in PROPOSAL_DEFAULTS})
             other._image = self._image
             other._image_grey = self._image_grey  # same image: not checked again for every object
@@ -614,15 +623,12 @@ class Session:
         ``zoom_view_min_gain`` times larger than the step does (a view at the same scale adds little; measured in
         models/MODEL.md, session 12)."""
         h, w = self._image.shape[:2]
-        if not self.zoom_in or self._last is None or tuple(t.roi) != (0, 0, w, h):
+        if not self.zoom_in or self._last is None:
             return None
-        positives = [(c.x, c.y) for c in self._human + self._live_pseudo() if c.positive]
-        roi = expand_roi(self._last.probability > 0.5, positives)
-        if roi is None:
+        tz = self._closer_transform(t, self._last.probability > 0.5, self.zoom_view_min_gain)
+        if tz is None:
             return None
-        tz = CropTransform.fit(roi, self.zoom_side, upscale=True)
-        if tz.scale < self.zoom_view_min_gain * t.scale:
-            return None
+        roi = tz.roi
         out = np.ascontiguousarray(self._run(tz, prev)[..., 0])
         # zoom-crop pixel -> image pixel -> step-grid pixel (pixel centres to pixel centres), one affine warp
         sx, sy = t.out_w / w, t.out_h / h
@@ -631,6 +637,19 @@ class Session:
                       [0.0, sy / zy, (0.5 / zy + roi[1]) * sy - 0.5]], np.float64)
         return cv2.warpAffine(out, m, (t.out_w, t.out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                               borderValue=0.0)
+
+    def _closer_transform(self, t: CropTransform, mask: np.ndarray, min_gain: float) -> CropTransform | None:
+        """The zoom-in window the next click would get (RITM: ``mask`` H x W bool and the positive clicks,
+        x1.4) while the step ``t`` still sees the whole image, if it shows the object at least ``min_gain``
+        times larger than ``t`` does; else None."""
+        h, w = self._image.shape[:2]
+        if tuple(t.roi) != (0, 0, w, h):
+            return None
+        roi = expand_roi(mask, [(c.x, c.y) for c in self._human + self._live_pseudo() if c.positive])
+        if roi is None:
+            return None
+        tz = CropTransform.fit(roi, self.zoom_side, upscale=True)
+        return tz if tz.scale >= min_gain * t.scale else None
 
     def _propose_scored(self, t: CropTransform) -> Click | None:
         best = None
@@ -754,6 +773,13 @@ class Session:
             else:
                 transform = self._transform(prev)
                 out = self._run(transform, prev)
+                if (self.first_click_zoom and self.zoom_in and len(self._human) == 1 and self._seed_mask is None
+                        and self._history and self._history[-1].kind == "human"):
+                    # first_click_zoom: a small object's first click is answered by its zoom-in window
+                    closer = self._closer_transform(transform, transform.inverse_map(out[..., 0], h, w) > 0.5,
+                                                    self.first_click_zoom)
+                    if closer is not None:
+                        transform, out, self._roi = closer, self._run(closer, prev), closer.roi
             self._lookahead = None
             prob, fp, fn = transform.inverse_planes(out, h, w)
             ms = (time.perf_counter() - t0) * 1000
@@ -767,6 +793,8 @@ class Session:
         full = (0, 0, w, h)
         # RITM zooms in from the 2nd *human* click; a pseudo-click pass re-runs its step with that step's view
         if not self.zoom_in or (len(self._human) <= 1 and self._seed_mask is None):
+            if self.zoom_in and self._roi is not None and self._history and self._history[-1].kind != "human":
+                return CropTransform.fit(self._roi, self.zoom_side, upscale=True)  # a first click zoomed in at once
             return CropTransform.fit(full, self.max_side, upscale=False)
         last_human = self._human[-1] if self._human else None
         last = (last_human.x, last_human.y, last_human.positive) if last_human else None

@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noc-only", action="store_true", help="stop each sample at IoU 0.95 (faster; mIoU@k then extrapolates)")
     p.add_argument("--out", help="output folder (default: eval_<dataset name>)")
     p.add_argument("--no-zoom", action="store_true", help="disable RITM zoom-in")
+    p.add_argument("--first-click-zoom", type=float, metavar="G", help="zoom in from the first click when the window around its mask shows the object at least G times larger (0: from the second click, RITM's rule; default: the checkpoint's, else 0)")
     p.add_argument("--flip", action="store_true", help="test-time horizontal flip averaging")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--proposal-rank", choices=RANKS, help="which error region a proposal comes from (default: the checkpoint's, else area)")
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if bad:
         raise PseudoClickError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
     # every proposal setting with a flag of the same name; None: the checkpoint's value
-    kw = {"zoom_in": not args.no_zoom, "flip": args.flip,
+    kw = {"zoom_in": not args.no_zoom, "flip": args.flip, "first_click_zoom": args.first_click_zoom,
           "grey_pseudo_lifetime": args.grey_pseudo_lifetime, "grey_proposal_source": args.grey_proposal_source,
           **{k: getattr(args, k) for k in PROPOSAL_DEFAULTS if hasattr(args, k)}}
     if args.proposal_scorer:
@@ -137,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
                "checkpoint_meta": {k: v for k, v in session.meta.items() if k in ("step", "samples_seen", "cpu_hours")},
                "max_clicks": args.max_clicks, "pseudo_chain": args.pseudo_chain,
                "chain_confidence": args.chain_confidence, "zoom_in": not args.no_zoom, "flip": args.flip,
+               "first_click_zoom": session.first_click_zoom,
                **{k: getattr(session, k) for k in PROPOSAL_DEFAULTS},
                "grey_proposal_source": session.grey_proposal_source,
                "grey_pseudo_lifetime": session.grey_pseudo_lifetime, "error_net": session.error_net is not None,

@@ -596,3 +596,60 @@ def test_scored_rule_weighs_the_closer_view_candidate_when_its_scorer_has_a_zoom
     s.proposal_scorer = _scorer(fn=("area_frac", 1.0, 0.0))  # a scorer without a zoom model never asks for it
     monkeypatch.setattr(s, "zoom_view", lambda t, prev: pytest.fail("zoom_view ran"))
     s.scored_candidates()
+
+
+def test_first_click_zoom_answers_a_small_objects_first_click_from_its_zoom_in_window(monkeypatch):
+    from pseudoclick_gui.engine.zoom import CropTransform
+
+    torch.manual_seed(0)
+    net = PseudoClickNet()
+    with pytest.raises(ValueError):
+        Session(net, "cpu", first_click_zoom=0.5)
+    s = Session(net, "cpu", meta={"first_click_zoom": 1.5})
+    assert s.first_click_zoom == 1.5 and s.spawn().first_click_zoom == 1.5
+    assert Session(net, "cpu").first_click_zoom == 0.0  # RITM's rule unless the checkpoint says otherwise
+    assert Session(net, "cpu", meta={"first_click_zoom": 1.5}, first_click_zoom=0).first_click_zoom == 0.0
+    blob = np.zeros((480, 640), np.float32)
+    blob[200:240, 280:340] = 0.9  # a small object: the network's answer in any view
+    views = []
+
+    def fake_run(t, prev, human=None, pseudo=None, mirror=False, inputs=None):
+        views.append(t)
+        out = np.zeros((t.out_h, t.out_w, 3), np.float32)
+        out[..., 0] = t.forward_image(blob)
+        return out
+
+    monkeypatch.setattr(s, "_run", fake_run)
+    s.set_image(_image(480, 640))
+    s.add_click(310, 220, True)
+    p = s.predict()
+    full, window = views
+    assert full.roi == (0, 0, 640, 480) and window.scale >= 1.5 * full.scale  # whole image first, then the window
+    x0, y0, x1, y1 = window.roi
+    assert x0 <= 280 and y0 <= 200 and x1 >= 340 and y1 >= 240 and (x1 - x0) * (y1 - y0) < 640 * 480 / 4
+    assert p.extra["transform"] == window and p.roi == window.roi
+    assert p.mask[201:239, 281:339].all() and not p.mask[:, :x0].any()  # pasted back from the window
+    views.clear()
+    s.accept_pseudo_click(Click(300, 210, True, "pseudo", 0.8))
+    s.predict()
+    assert views == [window]  # the first click's pseudo pass keeps its view
+    views.clear()
+    s.undo()
+    s.undo()  # back to no click at all: the next first click starts from the whole image again
+    s.add_click(310, 220, True)
+    s.predict()
+    assert [v.roi for v in views] == [(0, 0, 640, 480), window.roi]
+    views.clear()
+    s.add_click(250, 220, False)  # the second click carries on from the window (RITM's rule)
+    s.predict()
+    assert views[0].roi == window.roi
+    s.first_click_zoom = 100.0  # the window would not magnify that much: RITM's rule, one pass
+    s.reset()
+    views.clear()
+    s.add_click(310, 220, True)
+    assert s.predict().extra["transform"].roi == (0, 0, 640, 480) and len(views) == 1
+    s.first_click_zoom = 0.0  # off
+    s.reset()
+    views.clear()
+    s.add_click(310, 220, True)
+    assert s.predict().extra["transform"].roi == (0, 0, 640, 480) and len(views) == 1
