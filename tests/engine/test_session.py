@@ -599,7 +599,6 @@ def test_scored_rule_weighs_the_closer_view_candidate_when_its_scorer_has_a_zoom
 
 
 def test_first_click_zoom_answers_a_small_objects_first_click_from_its_zoom_in_window(monkeypatch):
-
     torch.manual_seed(0)
     net = PseudoClickNet()
     with pytest.raises(ValueError):
