@@ -6,7 +6,7 @@ Prints median and p90 per human click (and per single forward, and per proposal:
 "same object?" trial pass), and the process's peak RSS; then the same with a look-alike beside the object.
 
     python benchmarks/latency.py [--checkpoint PATH] [--threads 2] [--clicks 30] [--proposal-source scored]
-                                 [--proposal-scorer SCORER.json]
+                                 [--proposal-scorer SCORER.json] [--first-click-zoom G]
 
 ``--proposal-source scored`` times the scored rule instead (one look-ahead pass per candidate; it needs a
 checkpoint that carries a proposal scorer).
@@ -59,8 +59,12 @@ def main() -> None:
     ap.add_argument("--proposal-source", help="override the checkpoint's proposal rule (e.g. scored)")
     ap.add_argument("--proposal-scorer", help="a scorer JSON (training/proposals.py fit) for the scored rule, e.g. one "
                     "with a zoom model, whose first clicks also run the closer view's pass")
+    ap.add_argument("--first-click-zoom", type=float, metavar="G", help="Session(first_click_zoom=G): a small object's "
+                    "first click answered by its zoom-in window (one more pass on such clicks)")
     args = ap.parse_args()
     kw = {"proposal_source": args.proposal_source} if args.proposal_source else {}
+    if args.first_click_zoom is not None:
+        kw["first_click_zoom"] = args.first_click_zoom
     if args.proposal_scorer:
         import json
         from pathlib import Path
