@@ -66,12 +66,9 @@ def main() -> None:
     if args.first_click_zoom is not None:
         kw["first_click_zoom"] = args.first_click_zoom
     if args.proposal_scorer:
-        import json
-        from pathlib import Path
-
         from pseudoclick_gui.engine.pseudo import ProposalScorer
 
-        kw["proposal_scorer"] = ProposalScorer.from_dict(json.loads(Path(args.proposal_scorer).read_text()))
+        kw["proposal_scorer"] = ProposalScorer.from_file(args.proposal_scorer)
     torch.set_num_threads(args.threads)
     try:
         s = (Session.from_checkpoint(args.checkpoint, "cpu", **kw) if args.checkpoint

@@ -522,6 +522,14 @@ class ProposalScorer:
         return {"models": self.models, "threshold": self.threshold, "features": list(self.features)}
 
     @classmethod
+    def from_file(cls, path) -> ProposalScorer:
+        """A scorer JSON written by ``training/proposals.py fit``. Raises OSError or ValueError (malformed)."""
+        import json
+        from pathlib import Path
+
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    @classmethod
     def from_dict(cls, d: dict) -> ProposalScorer:
         """Raises ValueError on a malformed description (a checkpoint's metadata is untrusted input)."""
         try:

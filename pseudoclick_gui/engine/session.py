@@ -773,15 +773,15 @@ class Session:
             else:
                 transform = self._transform(prev)
                 out = self._run(transform, prev)
-                if (self.first_click_zoom and self.zoom_in and len(self._human) == 1 and self._seed_mask is None
-                        and self._history and self._history[-1].kind == "human"):
-                    # first_click_zoom: a small object's first click is answered by its zoom-in window
-                    closer = self._closer_transform(transform, transform.inverse_map(out[..., 0], h, w) > 0.5,
-                                                    self.first_click_zoom)
-                    if closer is not None:
-                        transform, out, self._roi = closer, self._run(closer, prev), closer.roi
             self._lookahead = None
             prob, fp, fn = transform.inverse_planes(out, h, w)
+            if (self.first_click_zoom and self.zoom_in and len(self._human) == 1 and self._seed_mask is None
+                    and self._history and self._history[-1].kind == "human"):
+                # first_click_zoom: a small object's first click is answered by its zoom-in window
+                closer = self._closer_transform(transform, prob > 0.5, self.first_click_zoom)
+                if closer is not None:
+                    transform, out, self._roi = closer, self._run(closer, prev), closer.roi
+                    prob, fp, fn = transform.inverse_planes(out, h, w)
             ms = (time.perf_counter() - t0) * 1000
             self._last = Prediction(prob, fp, fn, self.threshold, ms, transform.roi,
                                     {"crop_maps": out, "transform": transform, "network": self.model_kind})

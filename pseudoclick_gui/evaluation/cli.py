@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         from ..engine.pseudo import ProposalScorer
 
         try:
-            kw["proposal_scorer"] = ProposalScorer.from_dict(json.loads(Path(args.proposal_scorer).read_text()))
+            kw["proposal_scorer"] = ProposalScorer.from_file(args.proposal_scorer)
         except (OSError, ValueError) as e:
             raise PseudoClickError(f"{args.proposal_scorer}: not a usable proposal scorer ({e})") from None
     if args.error_net:

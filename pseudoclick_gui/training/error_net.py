@@ -278,8 +278,8 @@ def main(argv: list[str] | None = None) -> int:
                     log=lambda m: print(m, flush=True))
         print(f"stored {n} steps in {args.out_dir}")
     elif args.cmd == "fit":
-        fit(args.dirs, Path(args.out), args.val_set, args.epochs, width=args.width, lr=args.lr, loss_kind=args.loss, target_depth=args.target_depth,
-            log=lambda m: print(m, flush=True))
+        fit(args.dirs, Path(args.out), args.val_set, args.epochs, width=args.width, lr=args.lr, loss_kind=args.loss,
+            target_depth=args.target_depth, log=lambda m: print(m, flush=True))
     else:
         ship(args.src, args.net, args.dst, args.default)
     return 0
