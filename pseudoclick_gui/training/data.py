@@ -8,6 +8,9 @@ where they are.
 Spec strings (CLI ``--data``): ``PATH[:WEIGHT][:FILTER]`` where FILTER is ``column=v1|v2`` (keep rows whose
 column is one of the values) and/or ``min_area=N``, joined with ``,``. Example:
 ``../shared/data/camvid_train:0.5:class=car|pedestrian|bicyclist|signsymbol|pole,min_area=400``.
+``parts=whole`` (for sets whose CSV has a ``level`` column, as CCP's): a ``level=part`` row stands for the
+``level=object`` mask of the same image that holds it (a garment for its person): the clicks start inside the
+part, the target is the whole (the training data of ``NetConfig.whole_head``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class DatasetSpec:
     weight: float = 1.0
     filters: dict[str, set[str]] = field(default_factory=dict)
     min_area: int = 80
+    parts_to_whole: bool = False  # "parts=whole": a part's target is the object that holds it
 
     @classmethod
     def parse(cls, text: str) -> DatasetSpec:
@@ -46,6 +50,10 @@ class DatasetSpec:
                 key, _, value = item.partition("=")
                 if key == "min_area":
                     spec.min_area = int(value)
+                elif key == "parts":
+                    if value != "whole":
+                        raise ValueError(f"parts={value!r}: the only choice is parts=whole")
+                    spec.parts_to_whole = True
                 else:
                     spec.filters[key] = set(value.split("|"))
         return spec
@@ -56,6 +64,7 @@ class Instance:
     image: Path
     mask: Path
     siblings: list[Path]
+    wholes: list[Path] = field(default_factory=list)  # parts=whole: the object masks that may hold this part
 
 
 def _index_csv(root: Path) -> Path:
@@ -72,9 +81,12 @@ def read_instances(spec: DatasetSpec) -> list[Instance]:
     """All instances of one folder that pass the spec's filters."""
     rows = list(csv.DictReader(open(_index_csv(spec.root), newline="")))
     by_image: dict[str, list[str]] = {}
+    objects: dict[str, list[str]] = {}
     keep = []
     for row in rows:
         by_image.setdefault(row["image"], []).append(row["mask"])
+        if row.get("level") == "object":
+            objects.setdefault(row["image"], []).append(row["mask"])
         if any(row.get(col) not in values for col, values in spec.filters.items()):
             continue
         area_cols = [k for k in row if k.endswith("area_px") and "ignore" not in k]
@@ -84,7 +96,12 @@ def read_instances(spec: DatasetSpec) -> list[Instance]:
     out = []
     for row in keep:
         sibs = [spec.root / m for m in by_image[row["image"]] if m != row["mask"]]
-        out.append(Instance(spec.root / row["image"], spec.root / row["mask"], sibs))
+        wholes = []
+        if spec.parts_to_whole and row.get("level") == "part":
+            wholes = [spec.root / m for m in objects.get(row["image"], [])]
+            if not wholes:
+                continue
+        out.append(Instance(spec.root / row["image"], spec.root / row["mask"], sibs, wholes))
     return out
 
 
@@ -147,18 +164,21 @@ def sample_clicks(
     prng: random.Random,
     max_pos: int = 12,
     max_neg: int = 12,
+    pos_mask: np.ndarray | None = None,
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """RITM-style random clicks: 1 + k positives (P(k) ~ 0.8^k) in the (usually eroded) object; 0..max_neg
-    negatives from three strategies: background (0.1), other objects (0.4), a band around the object (0.5)."""
-    pos_region = mask
+    """RITM-style random clicks: 1 + k positives (P(k) ~ 0.8^k) in the (usually eroded) object, or in
+    ``pos_mask`` when given (a part of the object); 0..max_neg negatives from three strategies: background
+    (0.1), other objects (0.4), a band around the object (0.5)."""
+    inner = mask if pos_mask is None else pos_mask
+    pos_region = inner
     if prng.random() < 0.9:
-        eroded = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=3).astype(bool)
+        eroded = cv2.erode(inner.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=3).astype(bool)
         if eroded.any():
             pos_region = eroded
     n_pos = _geometric(prng, 0.8, 1, max_pos)
     pos: list[tuple[int, int]] = []
     if prng.random() < 0.5:
-        dist = cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+        dist = cv2.distanceTransform(np.pad(inner.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
         pos.append(divmod(int(np.argmax(dist)), mask.shape[1]))
         n_pos -= 1
     pos += _pick(rng, pos_region, n_pos)
@@ -269,6 +289,11 @@ class ClickSegStream(IterableDataset):
             return None
         others = [read_mask(p) for p in prng.sample(inst.siblings, min(3, len(inst.siblings)))]
         others = [o for o in others if o.shape == mask.shape]
+        part = None
+        if inst.wholes:  # parts=whole: the clicks start in the part, the target is the object that holds it
+            part, mask = mask, self._holder(mask, inst.wholes)
+            if mask is None:
+                return None
         ys, xs = np.nonzero(mask)
         if ys.size < 20:
             return None
@@ -288,9 +313,11 @@ class ClickSegStream(IterableDataset):
             cx = ocx + prng.uniform(-0.4, 0.4) * side
             cy = ocy + prng.uniform(-0.4, 0.4) * side
         m = crop_matrix(cx, cy, side, size, flip)
-        img, warped, valid = warp(image, [mask, *others], m, size)
-        tmask, tothers = warped[0], warped[1:]
-        if tmask.sum() < 60:
+        extra = [] if part is None else [part]
+        img, warped, valid = warp(image, [mask, *extra, *others], m, size)
+        tmask, tothers = warped[0], warped[1 + len(extra):]
+        tpart = warped[1] if part is not None else None
+        if tmask.sum() < 60 or (tpart is not None and tpart.sum() < 20):
             return None
         draw = prng.random()
         if draw < cfg.nest_prob:
@@ -300,7 +327,22 @@ class ClickSegStream(IterableDataset):
             img, tmask, tothers, valid = nested
         elif draw < cfg.nest_prob + cfg.paste_prob:
             img, tothers, valid = self.paste_on_other_background(img, tmask, prng)
-        return self.pack(self.color(img, prng), tmask, tothers, valid, rng, prng)
+        return self.pack(self.color(img, prng), tmask, tothers, valid, rng, prng, tpart)
+
+    @staticmethod
+    def _holder(part: np.ndarray, wholes: list[Path], min_share: float = 0.7) -> np.ndarray | None:
+        """Of the object masks ``wholes``, the one that holds most of ``part`` (at least ``min_share`` of it;
+        None when none does)."""
+        best, best_share = None, min_share
+        area = max(1, int(part.sum()))
+        for path in wholes:
+            whole = read_mask(path)
+            if whole.shape != part.shape:
+                continue
+            share = int((whole & part).sum()) / area
+            if share >= best_share:
+                best, best_share = whole | part, share
+        return best
 
     def synthetic_sample(self, rng: np.random.Generator, prng: random.Random):
         """A synthetic grey tissue crop (``synthetic.py``: cells, or a lesion inside an organ), or None."""
@@ -314,10 +356,10 @@ class ClickSegStream(IterableDataset):
                          [np.ascontiguousarray(o) for o in tothers], np.ones_like(tmask, dtype=bool), rng, prng)
 
     def pack(self, img: np.ndarray, tmask: np.ndarray, tothers: list[np.ndarray], valid: np.ndarray,
-             rng: np.random.Generator, prng: random.Random) -> dict[str, torch.Tensor]:
-        """Simulated clicks for one crop, and the crop as tensors."""
+             rng: np.random.Generator, prng: random.Random, part: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """Simulated clicks for one crop (positives inside ``part`` when given), and the crop as tensors."""
         cfg = self.crop
-        pos, neg = sample_clicks(tmask, tothers, valid, rng, prng, cfg.max_pos, cfg.max_neg)
+        pos, neg = sample_clicks(tmask, tothers, valid, rng, prng, cfg.max_pos, cfg.max_neg, pos_mask=part)
         clicks = np.zeros((MAX_CLICKS, 3), np.float32)
         for i, (r, c) in enumerate(pos[: MAX_CLICKS // 2]):
             clicks[i] = (r, c, 1)

@@ -1,3 +1,4 @@
+import csv
 import os
 import random
 import subprocess
@@ -447,3 +448,84 @@ def test_proposal_scorer_fit_learns_which_way_a_feature_points():
     assert scorer.probability("fn", high) > 0.7 > 0.3 > scorer.probability("fn", low)
     assert auc(np.array([1, 1, 0, 0]), np.array([0.9, 0.8, 0.2, 0.8])) == pytest.approx(0.875)
     assert np.isnan(auc(np.array([1, 1]), np.array([0.1, 0.2])))
+
+
+def _parts_dataset(root: Path) -> Path:
+    """Two images, each with one object (a tall ellipse, level=object) and one part of it (its top, level=part)."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rows = []
+    for i in range(2):
+        img = np.full((96, 128, 3), 30, np.uint8)
+        obj = np.zeros((96, 128), np.uint8)
+        cv2.ellipse(obj, (60 + 5 * i, 48), (22, 40), 0, 0, 360, 255, -1)
+        part = obj.copy()
+        part[40:] = 0
+        img[obj > 0] = (200, 140, 60)
+        img[part > 0] = (60, 140, 200)
+        cv2.imwrite(str(root / "images" / f"{i}.png"), img)
+        for k, (m, level) in enumerate(((obj, "object"), (part, "part"))):
+            cv2.imwrite(str(root / "masks" / f"{i}_{k}.png"), m)
+            rows.append({"image": f"images/{i}.png", "mask": f"masks/{i}_{k}.png", "level": level,
+                         "area_px": int((m > 0).sum())})
+    with open(root / "instances.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["image", "mask", "level", "area_px"])
+        w.writeheader()
+        w.writerows(rows)
+    return root
+
+
+def test_parts_to_whole_clicks_inside_the_part_and_targets_the_object_that_holds_it(tmp_path):
+    root = _parts_dataset(tmp_path / "parts")
+    with pytest.raises(ValueError):
+        DatasetSpec.parse(f"{root}:1:parts=everything")
+    spec = DatasetSpec.parse(f"{root}:1:parts=whole,level=part")
+    assert spec.parts_to_whole
+    (inst,) = [i for i in read_instances(spec) if i.mask.name == "0_1.png"]
+    assert [p.name for p in inst.wholes] == ["0_0.png"]
+    assert all(not i.wholes for i in read_instances(DatasetSpec.parse(f"{root}:1:level=part")))
+    stream = ClickSegStream([spec], CropConfig(size=96, zoom_prob=1.0, paste_prob=0.0, grey_prob=0.0), batch_size=6)
+    stream.color = lambda img, prng: img  # no photometric jitter: the part and the rest keep their colours
+    batch = stream.batch(0)
+    for k in range(6):
+        gt = batch["gt"][k, 0].numpy()
+        img = batch["image"][k].numpy().transpose(1, 2, 0).astype(int)
+        part = np.abs(img - (200, 140, 60)).max(2) < 20  # written as BGR (60, 140, 200)
+        rest = np.abs(img - (60, 140, 200)).max(2) < 20
+        assert (gt[rest] > 0.5).mean() > 0.95 and (gt[part] > 0.5).mean() > 0.95  # the target is the whole object
+        clicks = batch["clicks"][k].numpy()
+        for r, c, sign in clicks:
+            if sign > 0:
+                assert part[int(r), int(c)] or not rest[int(r), int(c)]  # positives start inside the part
+            elif sign < 0:
+                assert gt[int(r), int(c)] <= 0.5  # no negative click on the rest of the whole
+
+
+def test_whole_head_training_adds_the_head_to_an_init_checkpoint_and_trains_only_it(tmp_path):
+    from pseudoclick_gui.engine.checkpoint import save_checkpoint
+    from pseudoclick_gui.engine.network import PseudoClickNet
+
+    root = _parts_dataset(tmp_path / "parts")
+    torch.manual_seed(0)
+    init = save_checkpoint(PseudoClickNet(), tmp_path / "init.pt")
+    cfg = TrainConfig(data=[f"{root}:1:parts=whole"], out=str(tmp_path / "r"), batch=2, crop=64, workers=0,
+                      threads=1, total_steps=100, warmup_steps=1, max_iter=1, trainable="whole", freeze_bn="all",
+                      init=str(init))
+    t = Trainer(cfg)
+    assert t.model.config.whole_head and t.cfg.net["whole_head"]
+    sd = t.model.state_dict()
+    assert all(torch.equal(sd["whole_head." + k], sd["seg_head." + k]) for k in t.model.seg_head.state_dict())
+    before = {k: v.clone() for k, v in sd.items()}
+    for i in range(3):
+        stats = t.train_step(t.stream.batch(i))
+        t.step += 1
+    assert np.isfinite(stats["whole"]) and 0 <= stats["whole_iou"] <= 1
+    after = t.model.state_dict()
+    assert [k for k in before if not k.startswith("whole_head.") and not torch.equal(before[k], after[k])] == []
+    assert not torch.equal(before["whole_head.out.weight"], after["whole_head.out.weight"])
+    t.save()
+    resumed = Trainer(TrainConfig(data=cfg.data, out=cfg.out, workers=0, threads=1), resume=True)
+    assert resumed.model.config.whole_head and resumed.step == 3
+    assert torch.equal(resumed.model.state_dict()["whole_head.out.weight"], after["whole_head.out.weight"])
+    loaded, _ = load_model(sorted(Path(cfg.out).glob("model_step*.pt"))[-1])
+    assert loaded.config.whole_head
