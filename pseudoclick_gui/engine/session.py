@@ -119,7 +119,8 @@ class Session:
                  errornet_threshold: float | None = None, error_net: ErrorNet | dict | None = None,
                  zoom_view_min_gain: float | None = None, grey_proposal_source: str | None = None,
                  first_click_zoom: float | None = None,
-                 meta: dict | None = None, grey_model: PseudoClickNet | None = None):
+                 meta: dict | None = None, grey_model: PseudoClickNet | None = None,
+                 whole_model: PseudoClickNet | None = None):
         """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
         The paper uses 0.5; a checkpoint may carry a calibrated value in its metadata
         (``meta["error_threshold"]``), used when this argument is None. ``proposal_scorer``: the model the
@@ -143,10 +144,14 @@ class Session:
         zoom-in window around the mask would show it at least this many times larger than the step's own view.
         ``first_click_zoom`` (else ``meta["first_click_zoom"]``, else 0: off, RITM's rule): a gain G >= 1 makes the
         first click of an object zoom in at once when the window around its whole-image mask shows the object at
-        least G times larger; the window pass then answers the click (models/MODEL.md, session 12)."""
+        least G times larger; the window pass then answers the click (models/MODEL.md, session 12).
+        ``whole_model``: the ``"whole"`` source's second network, fine-tuned on whole objects only (a click on a
+        garment means its person, on a mushroom's cap the mushroom); one pass of it on the step's inputs is the
+        second view whose confident "more object" becomes a positive proposal (colour images only)."""
         self.device = torch.device(device) if device is not None else default_device()
         self.colour_model = self._prepare(model)
         self.grey_model = self._prepare(grey_model) if grey_model is not None else None
+        self.whole_model = self._prepare(whole_model) if whole_model is not None else None
         self.model = self.colour_model
         self.grey_network_on = True  # use_grey_network()
         self.zoom_in = zoom_in
@@ -241,15 +246,20 @@ class Session:
     # --------------------------------------------------------------------------------------- construction
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None,
-                        grey_checkpoint: str | Path | None = None, **kwargs) -> Session:
-        """``grey_checkpoint``: the optional network for grey images (``grey_model``)."""
+                        grey_checkpoint: str | Path | None = None, whole_checkpoint: str | Path | None = None,
+                        **kwargs) -> Session:
+        """``grey_checkpoint``: the optional network for grey images (``grey_model``); ``whole_checkpoint``: the
+        optional whole-object network of the ``"whole"`` source (``whole_model``)."""
         dev = torch.device(device) if device is not None else default_device()
         model, meta = load_model(path, dev)
-        grey = None
+        grey = whole = None
         if grey_checkpoint is not None:
             grey, grey_meta = load_model(grey_checkpoint, dev)
             meta = {**meta, "grey_checkpoint": str(grey_checkpoint), "grey_meta": grey_meta}
-        return cls(model, dev, meta=meta, grey_model=grey, **kwargs)
+        if whole_checkpoint is not None:
+            whole, _ = load_model(whole_checkpoint, dev)
+            meta = {**meta, "whole_checkpoint": str(whole_checkpoint)}
+        return cls(model, dev, meta=meta, grey_model=grey, whole_model=whole, **kwargs)
 
     @classmethod
     def from_default_checkpoint(cls, device: str | torch.device | None = None, grey: bool | None = None,
@@ -291,7 +301,7 @@ class Session:
                             min_region=self.min_region, meta=self.meta, proposal_scorer=self.proposal_scorer,
                             grey_model=self.grey_model, grey_pseudo_lifetime=self.grey_pseudo_lifetime,
                             error_net=self.error_net, grey_proposal_source=self.grey_proposal_source,
-                            first_click_zoom=self.first_click_zoom,
+                            first_click_zoom=self.first_click_zoom, whole_model=self.whole_model,
                             **{k: getattr(self, k) for k in PROPOSAL_DEFAULTS})
             other._image = self._image
             other._image_grey = self._image_grey  # same image: not checked again for every object
@@ -373,8 +383,9 @@ class Session:
             raise ValueError("this model carries no proposal scorer, so the scored rule is not available")
         if value == "errornet" and self.error_net is None:
             raise ValueError("this model carries no error net, so the error-net rule is not available")
-        if value == "whole" and key == "proposal_source" and not self.colour_model.config.whole_head:
-            raise ValueError("this model has no whole-object head, so the whole rule is not available")
+        if value == "whole" and key == "proposal_source" and self.whole_model is None \
+                and not self.colour_model.config.whole_head:
+            raise ValueError("this model has no whole-object network, so the whole rule is not available")
 
     def set_proposal_source(self, source: str | None) -> None:
         """Switch where proposals come from, for every image: one of PROPOSAL_SOURCES; or None for the
@@ -523,8 +534,9 @@ class Session:
                 c = view_click(maps[..., 0], mirrored[..., 0], self.view_threshold, self.view_signs,
                                self.view_min_depth, blocked, self.view_confidence)
             elif c is None and source == "whole":
-                if maps.shape[2] > 3:  # the whole-object head's mask (NetConfig.whole_head) as the second view
-                    c = view_click(maps[..., 0], maps[..., 3], self.view_threshold, "positive", self.view_min_depth,
+                whole = self.whole_view(t)
+                if whole is not None:
+                    c = view_click(maps[..., 0], whole, self.view_threshold, "positive", self.view_min_depth,
                                    blocked, self.view_confidence)
             elif c is None and source != "islands":
                 reach = None if self.fn_reach is None else self.fn_reach * max(maps.shape[:2])
@@ -535,6 +547,17 @@ class Session:
                 return None
             x, y = self._to_image(c.col, c.row, t)
             return Click(x, y, c.positive, "pseudo", c.confidence, int(round(c.area / (scale_x * scale_y))))
+
+    def whole_view(self, t: CropTransform) -> np.ndarray | None:
+        """The whole-object mask probability of the current step on its crop grid: the whole-object head's plane
+        (``NetConfig.whole_head``), else one pass of ``whole_model`` on the step's inputs (colour images: the
+        grey network has no counterpart); None when there is neither."""
+        maps = self.predict().extra["crop_maps"]
+        if maps.shape[2] > 3:
+            return maps[..., 3]
+        if self.whole_model is None or self.model is not self.colour_model:
+            return None
+        return self._run(t, self._step_prev(), model=self.whole_model)[..., 0]
 
     def _crop_step(self) -> tuple[CropTransform, np.ndarray] | None:
         """The current step's crop transform and crop maps (``predict`` runs when clicks changed); None before
@@ -826,11 +849,12 @@ class Session:
     @torch.inference_mode()
     def _run(self, t: CropTransform, prev: np.ndarray, human: list[Click] | None = None,
              pseudo: list[Click] | None = None, mirror: bool = False,
-             inputs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+             inputs: tuple[np.ndarray, np.ndarray] | None = None, model: PseudoClickNet | None = None) -> np.ndarray:
         """Returns out_h x out_w x 3 probabilities (mask, fp, fn) in the crop; the session's clicks unless
         ``human`` / ``pseudo`` are given. ``mirror``: one pass on the left-right mirrored inputs, its output
         mirrored back (the second view of the ``"views"`` proposals; no flip averaging). ``inputs``:
-        ``_crop_inputs(t, prev)`` when the caller runs several passes of one step."""
+        ``_crop_inputs(t, prev)`` when the caller runs several passes of one step. ``model``: another network
+        than the image's own (``whole_model``)."""
         human = self._human if human is None else human
         pseudo = self._live_pseudo() if pseudo is None else pseudo
         img, prev_c = inputs if inputs is not None else self._crop_inputs(t, prev)
@@ -853,7 +877,7 @@ class Session:
             image, maps, pseudo = (torch.cat([x, x.flip(-1)]) for x in (image, maps, pseudo))
         if dev.type == "cpu":
             image, maps, pseudo = (x.contiguous(memory_format=torch.channels_last) for x in (image, maps, pseudo))
-        out = self.model(image, maps, pseudo)
+        out = (model or self.model)(image, maps, pseudo)
         logits = torch.cat([out["seg"], out["err"], *([out["whole"]] if "whole" in out else [])], 1)
         if mirror:
             logits = logits.flip(-1)

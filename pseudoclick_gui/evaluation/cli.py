@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="folder with images/, masks/ and optional ignore/")
     p.add_argument("--checkpoint", help="checkpoint to evaluate (default: the shipped model)")
     p.add_argument("--grey-checkpoint", help="a second checkpoint for grey images (default: the shipped one for grey images, only without --checkpoint)")
+    p.add_argument("--whole-checkpoint", help="a whole-object network for --proposal-source whole (a second network fine-tuned on whole objects: pseudoclick train --data SET:W:parts=whole ...)")
     p.add_argument("--no-grey", action="store_true", help="one network for every image: no grey-image checkpoint")
     p.add_argument("--modes", default="human,pseudo,postproc", help="comma list of human, pseudo, postproc, oracle (pseudo clicks from the true error maps: a diagnostic ceiling)")
     p.add_argument("--max-clicks", type=int, default=20)
@@ -95,6 +96,10 @@ def run(args: argparse.Namespace) -> int:
             kw["error_net"] = torch.load(args.error_net, map_location="cpu", weights_only=True)
         except Exception as e:  # a missing or unreadable file
             raise PseudoClickError(f"{args.error_net}: not a readable error net ({type(e).__name__})") from None
+    if args.whole_checkpoint:
+        from ..engine.checkpoint import load_model
+
+        kw["whole_model"] = load_model(args.whole_checkpoint)[0]
     if args.checkpoint:
         grey = None if args.no_grey else args.grey_checkpoint
         session = Session.from_checkpoint(args.checkpoint, grey_checkpoint=grey, **kw)
@@ -134,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         summary[mode] = summarize(mode_results, args.max_clicks)
         results += mode_results
     payload = {"dataset": str(Path(args.dataset).resolve()), "checkpoint": session.meta.get("path"),
-               "grey_checkpoint": session.meta.get("grey_checkpoint"),
+               "grey_checkpoint": session.meta.get("grey_checkpoint"), "whole_checkpoint": args.whole_checkpoint,
                "checkpoint_meta": {k: v for k, v in session.meta.items() if k in ("step", "samples_seen", "cpu_hours")},
                "max_clicks": args.max_clicks, "pseudo_chain": args.pseudo_chain,
                "chain_confidence": args.chain_confidence, "zoom_in": not args.no_zoom, "flip": args.flip,

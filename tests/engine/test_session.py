@@ -657,7 +657,7 @@ def test_whole_source_proposes_a_positive_click_where_the_whole_object_head_goes
     from pseudoclick_gui.engine.types import Prediction
     from pseudoclick_gui.engine.zoom import CropTransform
 
-    with pytest.raises(ValueError, match="whole-object head"):
+    with pytest.raises(ValueError, match="whole-object network"):
         Session.from_random(device="cpu", proposal_source="whole")
     net = PseudoClickNet()
     net.add_whole_head()
@@ -679,4 +679,34 @@ def test_whole_source_proposes_a_positive_click_where_the_whole_object_head_goes
     assert c.positive and 45 <= c.y < 80 and 15 <= c.x < 50
     assert c.confidence == pytest.approx(0.9, abs=1e-6)  # the head's mean over the region
     maps[45:80, 15:50, 3] = 0.6  # not sure enough (view_threshold 0.3: at least 0.7)
+    assert s.propose_pseudo_click() is None
+
+
+def test_whole_source_with_a_second_whole_object_network(tmp_path, monkeypatch):
+    from pseudoclick_gui.engine.checkpoint import save_checkpoint
+    from pseudoclick_gui.engine.types import Prediction
+    from pseudoclick_gui.engine.zoom import CropTransform
+
+    torch.manual_seed(0)
+    whole = PseudoClickNet()
+    with torch.no_grad():
+        whole.seg_head.out.bias.fill_(12.0)  # a whole-object network that says "all of it is the object"
+    save_checkpoint(PseudoClickNet(), tmp_path / "m.pt")
+    save_checkpoint(whole, tmp_path / "w.pt")
+    s = Session.from_checkpoint(tmp_path / "m.pt", device="cpu", whole_checkpoint=tmp_path / "w.pt",
+                                grey_checkpoint=tmp_path / "m.pt", proposal_source="whole")
+    assert s.meta["whole_checkpoint"].endswith("w.pt") and s.spawn().whole_model is s.whole_model
+    s.set_image(_image(100, 100))
+    s.add_click(30, 30, True)
+    maps = np.zeros((100, 100, 3), np.float32)
+    maps[10:50, 10:50, 0] = 0.9
+    z = np.zeros((100, 100), np.float32)
+    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
+                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
+    monkeypatch.setattr(s, "predict", lambda: fake)
+    c = s.propose_pseudo_click()
+    assert c.positive and not (10 <= c.x < 50 and 10 <= c.y < 50)  # outside the mask, where the second net adds
+    assert c.y > 60 or c.x > 60  # the deepest point of what it adds
+    s.set_image(np.repeat(_image(100, 100)[..., :1], 3, axis=2))  # the grey network has no whole-object counterpart
+    s.add_click(30, 30, True)
     assert s.propose_pseudo_click() is None
