@@ -126,7 +126,9 @@ class Session:
         (``meta["error_threshold"]``), used when this argument is None. ``proposal_scorer``: the model the
         ``"scored"`` source uses (else ``meta["proposal_scorer"]``). ``pseudo_lifetime`` (PSEUDO_LIFETIMES):
         whether an accepted pseudo click stays a network input for the whole object (``"object"``) or only
-        until the next human click (``"step"``); it stays in ``pseudo_clicks``, the history and undo either way.
+        until the next human click (``"step"``), or until a human click says it did wrong (``"contradicted"``: the
+        click lands on a pixel the pseudo click's step changed and asks for it back; that click then builds on
+        the mask from before the pseudo click); it stays in ``pseudo_clicks``, the history and undo either way.
         ``grey_pseudo_lifetime``: the same for grey images (three equal channels: medical, EM), which may differ
         (models/MODEL.md, session 9); else ``meta["grey_pseudo_lifetime"]``, else ``pseudo_lifetime``. Given
         ``pseudo_lifetime`` alone applies to every image.
@@ -424,8 +426,11 @@ class Session:
         return self.grey_pseudo_lifetime if self._image_grey else self.pseudo_lifetime
 
     def _live_pseudo(self) -> list[Click]:
-        if self.image_pseudo_lifetime == "object" or not self._pseudo:
+        lifetime = self.image_pseudo_lifetime
+        if lifetime == "object" or not self._pseudo:
             return self._pseudo
+        if lifetime == "contradicted":
+            return [k for i, k in self._accepted_steps() if not self._contradicted(i)]
         live = []
         for step in reversed(self._history):
             if step.kind == "human":
@@ -433,6 +438,28 @@ class Session:
             if step.kind == "pseudo" and step.click in self._pseudo:
                 live.append(step.click)
         return live[::-1]
+
+    def _accepted_steps(self) -> list[tuple[int, Click]]:
+        return [(i, h.click) for i, h in enumerate(self._history) if h.kind == "pseudo" and h.click in self._pseudo]
+
+    def _contradicted(self, i: int) -> bool:
+        """Whether a later human click says that the pseudo click of history step ``i`` did wrong: it lands on a
+        pixel whose label that pseudo click's step changed, and asks for it back (a negative click on what the
+        step added, a positive one on what it took away)."""
+        steps = self._history
+        if i + 1 >= len(steps) or not steps[i].last_valid or not steps[i + 1].last_valid:
+            return False
+        before, after = steps[i].last.probability, steps[i + 1].last.probability
+        thr = self.threshold
+        for h in steps[i + 1:]:
+            if h.kind != "human":
+                continue
+            y = min(max(int(round(h.click.y)), 0), before.shape[0] - 1)
+            x = min(max(int(round(h.click.x)), 0), before.shape[1] - 1)
+            was, now = before[y, x] >= thr, after[y, x] >= thr
+            if was != now and now != h.click.positive:
+                return True
+        return False
 
     @property
     def withdrawn_clicks(self) -> list[Click]:
@@ -467,6 +494,15 @@ class Session:
             self._push("human", click)
             if self._last is not None:
                 self._base_prev = self._last.probability
+                if self.image_pseudo_lifetime == "contradicted":
+                    # a click that undoes what a pseudo click of this step did withdraws it, and the mask it
+                    # builds on is the one from before that pseudo click
+                    for i, _ in reversed(self._accepted_steps()):
+                        if any(h.kind == "human" for h in self._history[i + 1 : -1]):
+                            break
+                        if self._contradicted(i):
+                            self._base_prev = self._history[i].last.probability
+                            break
             self._human.append(click)
             return click
 

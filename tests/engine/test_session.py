@@ -710,3 +710,45 @@ def test_whole_source_with_a_second_whole_object_network(tmp_path, monkeypatch):
     s.set_image(np.repeat(_image(100, 100)[..., :1], 3, axis=2))  # the grey network has no whole-object counterpart
     s.add_click(30, 30, True)
     assert s.propose_pseudo_click() is None
+
+
+def _disk_network(session):
+    """A stand-in for the network: the mask is a disk of radius 10 around every positive click it sees (human
+    and live pseudo), minus disks around negative ones."""
+
+    def run(t, prev, human=None, pseudo=None, mirror=False, inputs=None, model=None):
+        human = session._human if human is None else human
+        pseudo = session._live_pseudo() if pseudo is None else pseudo
+        h, w = t.out_h, t.out_w
+        yy, xx = np.mgrid[:h, :w]
+        out = np.zeros((h, w, 3), np.float32)
+        for positive in (True, False):
+            for c in human + pseudo:
+                if c.positive == positive:
+                    cx, cy = t.forward_point(c.x, c.y)
+                    out[(xx - cx) ** 2 + (yy - cy) ** 2 <= 100, 0] = 0.9 if positive else 0.0
+        return out
+
+    return run
+
+
+def test_contradicted_lifetime_drops_a_pseudo_click_a_human_click_undoes_and_rolls_the_mask_back(monkeypatch):
+    s = Session.from_random(device="cpu", pseudo_lifetime="contradicted")
+    monkeypatch.setattr(s, "_run", _disk_network(s))
+    s.set_image(_image(100, 100))
+    s.add_click(30, 30, True)
+    before = s.predict().probability.copy()
+    p = s.accept_pseudo_click(Click(70, 70, True, "pseudo", 0.8))
+    assert s.predict().probability[70, 70] > 0.5
+    s.add_click(90, 10, False)  # a human click elsewhere: the pseudo click stays an input (lifetime "step" would drop it)
+    assert s.live_pseudo_clicks == [p]
+    assert s.predict().probability[70, 70] > 0.5
+    s.undo()
+    s.add_click(72, 70, False)  # a negative click on what the pseudo click added: it was wrong
+    assert s.live_pseudo_clicks == []
+    np.testing.assert_array_equal(s._step_prev(), before)  # the mask from before that pseudo click
+    assert s.predict().probability[70, 70] < 0.5
+    s.undo()
+    assert s.live_pseudo_clicks == [p] and s.predict().probability[70, 70] > 0.5
+    s.add_click(30, 30, True)  # a positive click on what it left alone does not contradict it
+    assert s.live_pseudo_clicks == [p]
