@@ -4,8 +4,7 @@ Inputs (all N x C x H x W float32, H and W any size: padded internally to a mult
   image  : N x 3, RGB in [0, 1]
   maps   : N x 3, [previous mask probability, positive human-click disks, negative human-click disks]
   pseudo : N x 2, [positive pseudo-click disks, negative pseudo-click disks] (zeros when none)
-Outputs: dict of logits at input resolution: ``seg`` N x 1, ``err`` N x 2 (channel 0 = FP, 1 = FN), and with
-``NetConfig.whole_head`` also ``whole`` N x 1: the whole object the clicks belong to (see ``whole_head``).
+Outputs: dict of logits at input resolution: ``seg`` N x 1, ``err`` N x 2 (channel 0 = FP, 1 = FN).
 
 Design (see models/MODEL.md): the human maps go through RITM's Conv1S (1x1 conv -> LeakyReLU -> 3x3/2 conv,
 times a learnable scale starting at 0.05) and are added to the stem output; the pseudo-click maps have their
@@ -16,7 +15,7 @@ upsampled bilinearly to full resolution. The error head also sees the segmentati
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -37,10 +36,6 @@ class NetConfig:
     head_width: int = 32
     fine_width: int = 16
     click_hidden: int = 16
-    # a third head, the shape of the segmentation head, trained on whole objects only (a click on a garment
-    # means the person, on a mushroom's cap the mushroom): the mask an annotator who wants whole objects expects,
-    # a second opinion for positive proposals where the segmentation head stopped at a part
-    whole_head: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,8 +106,6 @@ class PseudoClickNet(nn.Module):
         self.smooth = nn.ModuleDict({str(s): sep_conv(w, w) for s in (4, 8, 16)})
         self.seg_head = Head(w, 0, config.head_width, config.fine_width, 1)
         self.err_head = Head(w, 1, config.head_width, config.fine_width, 2)
-        if config.whole_head:
-            self.whole_head = Head(w, 0, config.head_width, config.fine_width, 1)
         self.register_buffer("mean", torch.tensor(INPUT_MEAN), persistent=False)
         self.register_buffer("std", torch.tensor(INPUT_STD), persistent=False)
 
@@ -136,24 +129,9 @@ class PseudoClickNet(nn.Module):
         seg2 = self.seg_head(top, feats[2])
         seg4 = F.avg_pool2d(seg2, 2).detach()
         err2 = self.err_head(top, feats[2], seg4)
-        parts = [seg2, err2]
-        if self.config.whole_head:
-            parts.append(self.whole_head(top, feats[2]))
-        out = F.interpolate(torch.cat(parts, 1), scale_factor=2, mode="bilinear", align_corners=False)[..., :h, :w]
-        result = {"seg": out[:, :1], "err": out[:, 1:3]}
-        if self.config.whole_head:
-            result["whole"] = out[:, 3:]
-        return result
-
-    def add_whole_head(self) -> None:
-        """Give a network without one a whole-object head that starts as a copy of the segmentation head (so
-        its first output is the mask itself, and training moves it only where whole objects differ)."""
-        if self.config.whole_head:
-            return
-        self.config = replace(self.config, whole_head=True)
-        head = Head(self.config.fpn_width, 0, self.config.head_width, self.config.fine_width, 1)
-        head.load_state_dict(self.seg_head.state_dict())
-        self.whole_head = head.to(next(self.seg_head.parameters()).device).train(self.seg_head.training)
+        out2 = torch.cat([seg2, err2], 1)
+        out = F.interpolate(out2, scale_factor=2, mode="bilinear", align_corners=False)[..., :h, :w]
+        return {"seg": out[:, :1], "err": out[:, 1:]}
 
     def freeze_backbone_bn(self) -> None:
         """Keep the backbone's BatchNorm statistics frozen (small CPU batches); call after ``train()``."""

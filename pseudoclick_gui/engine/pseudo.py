@@ -47,7 +47,7 @@ ISLAND_TRIALS = ("off", "confidence", "gate")  # what the "same object?" trial p
 # where a Session's proposals may come from: SOURCES; "views" (where the network's mirrored view disagrees with the
 # mask, ``view_click``), "islands+views" (islands first); or "scored" (all candidates, a fitted ProposalScorer picks)
 VIEW_SOURCES = ("views", "islands+views")
-# "errornet": engine/error_net.py; "whole": where the whole-object head (NetConfig.whole_head) adds to the mask
+# "errornet": engine/error_net.py; "whole": where a second network, fine-tuned on whole objects, adds to the mask
 PROPOSAL_SOURCES = (*SOURCES, *VIEW_SOURCES, "scored", "errornet", "whole")
 # the kinds of candidate the scored rule weighs; "zoom": where the network's closer view (RITM's zoom-in window
 # around the mask, before the session zooms in itself) disagrees with the mask

@@ -385,8 +385,7 @@ class Session:
             raise ValueError("this model carries no proposal scorer, so the scored rule is not available")
         if value == "errornet" and self.error_net is None:
             raise ValueError("this model carries no error net, so the error-net rule is not available")
-        if value == "whole" and key == "proposal_source" and self.whole_model is None \
-                and not self.colour_model.config.whole_head:
+        if value == "whole" and key == "proposal_source" and self.whole_model is None:
             raise ValueError("this model has no whole-object network, so the whole rule is not available")
 
     def set_proposal_source(self, source: str | None) -> None:
@@ -514,9 +513,9 @@ class Session:
         mirrored view (one more pass) is confident that the mask is wrong; ``"islands+views"`` — an island, else
         the mirrored view; ``"errornet"`` — the largest error region of the error net's maps (``engine/error_net.py``:
         a small network that sees the mask, the error maps, the mirrored view, the clicks and the image);
-        ``"whole"`` — a positive click where the whole-object head (``NetConfig.whole_head``, trained on whole
-        objects only) is confident that the object goes on beyond the mask (``view_click`` with that head's mask
-        as the second view; no extra pass). None when nothing qualifies. Grey images follow ``grey_proposal_source`` (``image_proposal_source``).
+        ``"whole"`` — a positive click where the whole-object network (``whole_model``, fine-tuned on whole objects
+        only) is confident that the object goes on beyond the mask (``view_click`` with its mask as the second
+        view; one more pass). None when nothing qualifies. Grey images follow ``grey_proposal_source`` (``image_proposal_source``).
 
         The search runs on the network's own output grid (the zoom-in crop), not on the full-resolution
         maps, so its cost does not grow with the photo; the click is mapped back to image pixels."""
@@ -585,12 +584,9 @@ class Session:
             return Click(x, y, c.positive, "pseudo", c.confidence, int(round(c.area / (scale_x * scale_y))))
 
     def whole_view(self, t: CropTransform) -> np.ndarray | None:
-        """The whole-object mask probability of the current step on its crop grid: the whole-object head's plane
-        (``NetConfig.whole_head``), else one pass of ``whole_model`` on the step's inputs (colour images: the
-        grey network has no counterpart); None when there is neither."""
-        maps = self.predict().extra["crop_maps"]
-        if maps.shape[2] > 3:
-            return maps[..., 3]
+        """The whole-object network's mask probability for the current step on its crop grid: one pass of
+        ``whole_model`` on the step's inputs; None without one, or on a grey image that the grey network serves
+        (it has no whole-object counterpart)."""
         if self.whole_model is None or self.model is not self.colour_model:
             return None
         return self._run(t, self._step_prev(), model=self.whole_model)[..., 0]
@@ -619,7 +615,7 @@ class Session:
         def points(clicks: list[Click]) -> list[tuple[float, float, bool]]:
             return [(*t.forward_point(k.x, k.y), k.positive) for k in clicks]
 
-        x = build_inputs(inputs[0], maps[..., :3], view, points(self._human), points(self._live_pseudo()))
+        x = build_inputs(inputs[0], maps, view, points(self._human), points(self._live_pseudo()))
         return self.error_net.predict(x, maps.shape[0], maps.shape[1])
 
     def _errornet_click(self, t: CropTransform, maps: np.ndarray, min_area: int, blocked: np.ndarray | None):
@@ -841,14 +837,14 @@ class Session:
                 transform = self._transform(prev)
                 out = self._run(transform, prev)
             self._lookahead = None
-            prob, fp, fn = transform.inverse_planes(out[..., :3], h, w)
+            prob, fp, fn = transform.inverse_planes(out, h, w)
             if (self.first_click_zoom and self.zoom_in and len(self._human) == 1 and self._seed_mask is None
                     and self._history and self._history[-1].kind == "human"):
                 # first_click_zoom: a small object's first click is answered by its zoom-in window
                 closer = self._closer_transform(transform, prob > 0.5, self.first_click_zoom)
                 if closer is not None:
                     transform, out, self._roi = closer, self._run(closer, prev), closer.roi
-                    prob, fp, fn = transform.inverse_planes(out[..., :3], h, w)
+                    prob, fp, fn = transform.inverse_planes(out, h, w)
             ms = (time.perf_counter() - t0) * 1000
             self._last = Prediction(prob, fp, fn, self.threshold, ms, transform.roi,
                                     {"crop_maps": out, "transform": transform, "network": self.model_kind})
@@ -914,7 +910,7 @@ class Session:
         if dev.type == "cpu":
             image, maps, pseudo = (x.contiguous(memory_format=torch.channels_last) for x in (image, maps, pseudo))
         out = (model or self.model)(image, maps, pseudo)
-        logits = torch.cat([out["seg"], out["err"], *([out["whole"]] if "whole" in out else [])], 1)
+        logits = torch.cat([out["seg"], out["err"]], 1)
         if mirror:
             logits = logits.flip(-1)
         elif self.flip:

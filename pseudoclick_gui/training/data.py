@@ -10,7 +10,7 @@ column is one of the values) and/or ``min_area=N``, joined with ``,``. Example:
 ``../shared/data/camvid_train:0.5:class=car|pedestrian|bicyclist|signsymbol|pole,min_area=400``.
 ``parts=whole`` (for sets whose CSV has a ``level`` column, as CCP's): a ``level=part`` row stands for the
 ``level=object`` mask of the same image that holds it (a garment for its person): the clicks start inside the
-part, the target is the whole (the training data of ``NetConfig.whole_head``).
+part, the target is the whole (the training data of the "whole" proposal source's second network).
 """
 
 from __future__ import annotations

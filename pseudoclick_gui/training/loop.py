@@ -13,11 +13,6 @@ One step (FACTS §1 and §5, plus what PseudoClick needs):
    (``err_loss="bce"``: plain binary cross-entropy on FP and FN instead, whose probabilities stay calibrated,
    so that "error probability >= 0.5" means what the proposal rule assumes; NFL compresses them).
 
-``trainable="whole"`` trains only the whole-object head (``NetConfig.whole_head``; added to a checkpoint given as
-``--init`` that has none, as a copy of its segmentation head) with NFL against the batch's targets, every other
-weight frozen: give it whole objects only (``data.py``: ``parts=whole`` turns CCP's garments into clicks on the
-person), so that it learns what the segmentation head, trained on parts and regions as well, leaves out.
-
 ``trainable="pseudo"`` trains only the pseudo-click encoder and the error head, every other weight and
 BatchNorm statistic frozen: the human-click segmentation stays what it was (the grey and medical behaviour with
 it), and the run spends its steps on what pseudo clicks need — an error head whose proposals are right, and a
@@ -94,7 +89,6 @@ class TrainConfig:
     eval_samples: int = 20
     init: str | None = None  # engine checkpoint to start from (instead of ImageNet weights)
     net: dict = field(default_factory=dict)
-    whole_lambda: float = 1.0  # weight of the whole-object head's NFL (networks with NetConfig.whole_head)
 
     def __post_init__(self):
         if self.pseudo_signs not in SIGNS:
@@ -113,7 +107,7 @@ class TrainConfig:
 
 # parameter-name prefixes that learn; None: all of them
 TRAINABLE: dict[str, tuple[str, ...] | None] = {"all": None, "pseudo": ("pseudo_encoder.", "err_head."),
-                                                 "err": ("err_head.",), "whole": ("whole_head.",)}
+                                                 "err": ("err_head.",)}
 
 
 def trainable_modules(model: torch.nn.Module, trainable: str) -> list[torch.nn.Module]:
@@ -208,23 +202,12 @@ class Trainer:
                 saved[k] = getattr(cfg, k)
             self.cfg = cfg = TrainConfig(**saved)
         torch.manual_seed(cfg.seed)  # the same initial decoder weights on every rank and every fresh run
-        net_cfg = NetConfig.from_dict(cfg.net)
-        if cfg.trainable == "whole" and not net_cfg.whole_head:
-            net_cfg = NetConfig.from_dict({**cfg.net, "whole_head": True})
-            self.cfg = cfg = TrainConfig(**{**asdict(cfg), "net": net_cfg.to_dict()})
-        sd = None
+        self.model = PseudoClickNet(NetConfig.from_dict(cfg.net), pretrained_backbone=state is None and cfg.init is None)
         if cfg.init and state is None:
             from ..engine.checkpoint import read_checkpoint
 
             sd = read_checkpoint(cfg.init)["state_dict"]
-        # a whole-object head the init checkpoint lacks starts as a copy of its segmentation head
-        grow = net_cfg.whole_head and state is None and not any(k.startswith("whole_head.") for k in sd or {})
-        start_cfg = NetConfig.from_dict({**net_cfg.to_dict(), "whole_head": False}) if grow else net_cfg
-        self.model = PseudoClickNet(start_cfg, pretrained_backbone=state is None and cfg.init is None)
-        if sd is not None:
             self.model.load_state_dict({k: v.float() for k, v in sd.items()})
-        if grow:
-            self.model.add_whole_head()
         self.model.to(self.device).to(memory_format=torch.channels_last)
         set_trainable(self.model, cfg.trainable)
         self.opt = build_optimizer(self.model, cfg)
@@ -397,12 +380,6 @@ class Trainer:
         l_fn = error_loss(err[:, 1:], t_fn, cfg.err_loss)
         lam = cfg.lambdas
         loss = lam[0] * l_seg + lam[1] * l_fp + lam[2] * l_fn
-        extra = {}
-        if "whole" in out:
-            l_whole = normalized_focal_loss(out["whole"], gt)
-            loss = loss + cfg.whole_lambda * l_whole
-            with torch.no_grad():
-                extra = {"whole": l_whole.item(), "whole_iou": _batch_iou(out["whole"], gt)}
         factor = lr_factor(self.step, cfg)
         for g in self.opt.param_groups:
             g["lr"] = g["base_lr"] * factor
@@ -413,7 +390,7 @@ class Trainer:
         with torch.no_grad():
             iou = _batch_iou(seg, gt)
         return {"loss": loss.item(), "seg": l_seg.item(), "fp": l_fp.item(), "fn": l_fn.item(), "iou": iou,
-                "lr": self.opt.param_groups[-1]["lr"], "n_iter": n_iter, **extra}
+                "lr": self.opt.param_groups[-1]["lr"], "n_iter": n_iter}
 
     # ------------------------------------------------------------------------------------------------ run
     def run(self) -> int:
@@ -427,9 +404,8 @@ class Trainer:
         new_log = not log_path.exists()
         logf = open(log_path, "a", newline="") if self.rank == 0 else None
         writer = csv.writer(logf) if logf else None
-        logged = ("loss", "seg", "fp", "fn", "iou") + (("whole", "whole_iou") if self.model.config.whole_head else ())
         if writer and new_log:
-            writer.writerow(["step", "samples", "train_hours", *logged, "lr", "samples_per_s"])
+            writer.writerow(["step", "samples", "train_hours", "loss", "seg", "fp", "fn", "iou", "lr", "samples_per_s"])
         pbar = None
         if self.rank == 0:
             from tqdm import tqdm
@@ -462,13 +438,10 @@ class Trainer:
                 ema["sps"] = sps if "sps" not in ema else 0.95 * ema["sps"] + 0.05 * sps
                 if pbar is not None:
                     pbar.update(1)
-                    shown = {"loss": f"{ema['loss']:.3f}", "iou": f"{ema['iou']:.3f}", "sps": f"{ema['sps']:.1f}"}
-                    if "whole_iou" in ema:
-                        shown["whole_iou"] = f"{ema['whole_iou']:.3f}"
-                    pbar.set_postfix(shown, refresh=False)
+                    pbar.set_postfix(loss=f"{ema['loss']:.3f}", iou=f"{ema['iou']:.3f}", sps=f"{ema['sps']:.1f}", refresh=False)
                 if writer and self.step % 25 == 0:
                     writer.writerow([self.step, self.samples_seen, round(self.train_seconds / 3600, 4),
-                                     *(round(ema[k], 5) for k in logged),
+                                     *(round(ema[k], 5) for k in ("loss", "seg", "fp", "fn", "iou")),
                                      f"{stats['lr']:.2e}", round(ema["sps"], 2)])
                     logf.flush()
                 if now - last_save > cfg.checkpoint_minutes * 60:

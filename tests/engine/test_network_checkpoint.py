@@ -191,30 +191,3 @@ def test_the_shipped_model_follows_its_card():
     for name, image in (("colour", colour), ("grey", grey)):
         s.set_image(image)
         assert (s.image_proposal_source, s.image_pseudo_lifetime, s.model_kind) == expected[name]
-
-
-def test_whole_head_starts_as_the_segmentation_head_and_survives_fusing_and_checkpoints(tmp_path):
-    from pseudoclick_gui.engine.fuse import fuse_for_inference
-
-    torch.manual_seed(3)
-    net = PseudoClickNet().eval()
-    x, maps = torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)
-    with torch.inference_mode():
-        before = net(x, maps)
-    assert "whole" not in before
-    net.add_whole_head()
-    assert net.config.whole_head and not PseudoClickNet().config.whole_head  # no shared default mutated
-    with torch.inference_mode():
-        out = net(x, maps)
-    torch.testing.assert_close(out["whole"], out["seg"])  # a copy of the segmentation head at first
-    torch.testing.assert_close(out["seg"], before["seg"])
-    with torch.no_grad():
-        net.whole_head.out.bias += 2.0  # training moves it away from the mask
-        out = net(x, maps)
-        fused = fuse_for_inference(net)(x, maps)
-    torch.testing.assert_close(out["whole"], out["seg"] + 2.0, atol=1e-4, rtol=0)
-    torch.testing.assert_close(fused["whole"], out["whole"], atol=1e-3, rtol=0)
-    loaded, _ = load_model(save_checkpoint(net, tmp_path / "w.pt"))
-    assert loaded.config.whole_head
-    with torch.inference_mode():
-        assert (torch.sigmoid(loaded(x, maps)["whole"]) - torch.sigmoid(out["whole"])).abs().max() < 2e-2

@@ -500,32 +500,3 @@ def test_parts_to_whole_clicks_inside_the_part_and_targets_the_object_that_holds
             elif sign < 0:
                 assert gt[int(r), int(c)] <= 0.5  # no negative click on the rest of the whole
 
-
-def test_whole_head_training_adds_the_head_to_an_init_checkpoint_and_trains_only_it(tmp_path):
-    from pseudoclick_gui.engine.checkpoint import save_checkpoint
-    from pseudoclick_gui.engine.network import PseudoClickNet
-
-    root = _parts_dataset(tmp_path / "parts")
-    torch.manual_seed(0)
-    init = save_checkpoint(PseudoClickNet(), tmp_path / "init.pt")
-    cfg = TrainConfig(data=[f"{root}:1:parts=whole"], out=str(tmp_path / "r"), batch=2, crop=64, workers=0,
-                      threads=1, total_steps=100, warmup_steps=1, max_iter=1, trainable="whole", freeze_bn="all",
-                      init=str(init))
-    t = Trainer(cfg)
-    assert t.model.config.whole_head and t.cfg.net["whole_head"]
-    sd = t.model.state_dict()
-    assert all(torch.equal(sd["whole_head." + k], sd["seg_head." + k]) for k in t.model.seg_head.state_dict())
-    before = {k: v.clone() for k, v in sd.items()}
-    for i in range(3):
-        stats = t.train_step(t.stream.batch(i))
-        t.step += 1
-    assert np.isfinite(stats["whole"]) and 0 <= stats["whole_iou"] <= 1
-    after = t.model.state_dict()
-    assert [k for k in before if not k.startswith("whole_head.") and not torch.equal(before[k], after[k])] == []
-    assert not torch.equal(before["whole_head.out.weight"], after["whole_head.out.weight"])
-    t.save()
-    resumed = Trainer(TrainConfig(data=cfg.data, out=cfg.out, workers=0, threads=1), resume=True)
-    assert resumed.model.config.whole_head and resumed.step == 3
-    assert torch.equal(resumed.model.state_dict()["whole_head.out.weight"], after["whole_head.out.weight"])
-    loaded, _ = load_model(sorted(Path(cfg.out).glob("model_step*.pt"))[-1])
-    assert loaded.config.whole_head
