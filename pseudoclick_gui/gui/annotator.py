@@ -109,6 +109,7 @@ class Annotator(QObject):
         self.last_ms: float | None = None
         self.last_network = ""  # "grey" when the grey-image network made the last prediction
         self.pseudo_lifetime = "object"  # the session's for this image: "step" = a pseudo click expires (markers)
+        self.live_pseudo: set | None = None  # (x, y, positive) of the accepted pseudo clicks still an input
         self.device_name = "loading model…"
         self.model_warning = ""
         self.model_loaded = False
@@ -760,8 +761,9 @@ class Annotator(QObject):
         self.prediction = res.prediction
         self.last_ms = getattr(res.prediction, "elapsed_ms", None) or res.seconds * 1000
         self.last_network = (getattr(res.prediction, "extra", None) or {}).get("network", "")
-        if res.pseudo_lifetime != self.pseudo_lifetime:
-            self.pseudo_lifetime = res.pseudo_lifetime
+        live = None if res.live_pseudo is None else {(c.x, c.y, c.positive) for c in res.live_pseudo}
+        if res.pseudo_lifetime != self.pseudo_lifetime or live != self.live_pseudo:
+            self.pseudo_lifetime, self.live_pseudo = res.pseudo_lifetime, live
             self.clicksChanged.emit()
         self.proposal = res.proposal if self.proposals_enabled else None
         try:
@@ -796,8 +798,11 @@ class Annotator(QObject):
     def click_markers(self) -> list[tuple[float, float, bool, str]]:
         """The current object's clicks for the canvas: (x, y, positive, kind). With the pseudo-click lifetime
         "step" an accepted pseudo click that a later human click has superseded is no longer a network input:
-        kind "pseudo-spent" (drawn faded; it still counts, and undo brings it back)."""
+        kind "pseudo-spent" (drawn faded; it still counts, and undo brings it back). With "contradicted" the
+        same holds for one a later human click said was wrong (the session's ``live_pseudo_clicks``)."""
         out = [e.as_marker for e in self.clicks]
+        if self.pseudo_lifetime == "contradicted" and self.live_pseudo is not None:
+            out = [(*m[:3], "pseudo-spent") if m[3] == "pseudo" and m[:3] not in self.live_pseudo else m for m in out]
         if self.pseudo_lifetime == "step":
             later_human = False
             for i in range(len(out) - 1, -1, -1):

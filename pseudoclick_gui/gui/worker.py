@@ -39,6 +39,7 @@ class WorkResult:
     withdrawn: list = field(default_factory=list)
     seconds: float = 0.0
     pseudo_lifetime: str = "object"  # Session.image_pseudo_lifetime: "step" = accepted pseudo clicks expire
+    live_pseudo: list | None = None  # Session.live_pseudo_clicks: the accepted pseudo clicks still an input
 
 
 def spawn_session(template):
@@ -126,7 +127,7 @@ class _Worker(QObject):
             proposal = s.propose_pseudo_click() if st.proposals else None
             res = WorkResult(generation, st.token, pred, proposal, s.human_clicks, s.pseudo_clicks,
                              s.withdrawn_clicks, time.perf_counter() - t0,
-                             s.image_pseudo_lifetime)  # fmt: skip
+                             s.image_pseudo_lifetime, getattr(s, "live_pseudo_clicks", None))  # fmt: skip
         except Exception as exc:  # noqa: BLE001
             self._fail(generation, exc)
             return generation

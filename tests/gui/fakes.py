@@ -30,6 +30,7 @@ class FakeConfig:
         self.blank = False
         self.images: list[np.ndarray] = []
         self.pseudo_lifetime = "object"  # what image_pseudo_lifetime reports (the fake's masks ignore it)
+        self.spent: list[tuple[float, float]] = []  # accepted pseudo clicks the fake says are no longer an input
 
 
 class FakeSession:
@@ -84,6 +85,10 @@ class FakeSession:
     def pseudo_clicks(self):
         withdrawn = self.withdrawn_clicks
         return [c for k, c in self._history if k == "pseudo" and c not in withdrawn]
+
+    @property
+    def live_pseudo_clicks(self):
+        return [c for c in self.pseudo_clicks if (c.x, c.y) not in self.config.spent]
 
     @property
     def withdrawn_clicks(self):

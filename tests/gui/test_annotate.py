@@ -455,3 +455,23 @@ def test_pseudo_clicks_a_later_human_click_supersedes_are_drawn_spent(make_windo
     click_pixel(qtbot, w, 40, 80)
     wait_idle(qtbot, w)
     assert [m.kind for m in w.canvas._markers] == ["human", "pseudo", "human"]
+
+
+def test_pseudo_clicks_a_human_click_contradicts_are_drawn_spent(make_window, images, tmp_path, qtbot, fake_config):
+    fake_config.pseudo_lifetime = "contradicted"
+    w = make_window(tmp_path / "p.pcproj", images[:1])
+    a = w.ann
+    click_pixel(qtbot, w, 50, 50)
+    wait_idle(qtbot, w)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Return)  # accept
+    wait_idle(qtbot, w)
+    (px, py, _, kind) = a.click_markers()[1]
+    assert kind == "pseudo"
+    click_pixel(qtbot, w, 40, 80)
+    wait_idle(qtbot, w)
+    assert [m.kind for m in w.canvas._markers] == ["human", "pseudo", "human"]  # not contradicted: still an input
+    fake_config.spent = [(px, py)]  # the session now says a human click undid it
+    click_pixel(qtbot, w, 60, 30)
+    wait_idle(qtbot, w)
+    assert [m.kind for m in w.canvas._markers] == ["human", "pseudo-spent", "human", "human"]
+    assert a.object_counts() == (3, 1)
