@@ -54,7 +54,7 @@ PROPOSAL_SOURCES = (*SOURCES, *VIEW_SOURCES, "scored", "errornet", "whole")
 CANDIDATE_SOURCES = ("island", "fp", "fn", "view", "zoom")
 # how long an accepted pseudo click stays a network input (Session.pseudo_lifetime): the whole object, or only
 # the step it was accepted in (until the next human click; its effect lives on in the previous-mask input)
-# ("contradicted": until a human click of the other sign lands on what it changed, the way it changed it)
+# ("contradicted": until a human click lands on a pixel its step changed and asks for that pixel back)
 PSEUDO_LIFETIMES = ("object", "step", "contradicted")
 # what ProposalScorer sees of a candidate (candidate_features); areas are fractions of the mask's area, lengths
 # fractions of the square root of that area, so the numbers mean the same at any zoom

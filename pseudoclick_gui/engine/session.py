@@ -515,7 +515,8 @@ class Session:
         a small network that sees the mask, the error maps, the mirrored view, the clicks and the image);
         ``"whole"`` — a positive click where the whole-object network (``whole_model``, fine-tuned on whole objects
         only) is confident that the object goes on beyond the mask (``view_click`` with its mask as the second
-        view; one more pass). None when nothing qualifies. Grey images follow ``grey_proposal_source`` (``image_proposal_source``).
+        view; one more pass). None when nothing qualifies. Grey images follow ``grey_proposal_source``
+        (``image_proposal_source``).
 
         The search runs on the network's own output grid (the zoom-in crop), not on the full-resolution
         maps, so its cost does not grow with the photo; the click is mapped back to image pixels."""
