@@ -20,6 +20,18 @@ def _image(h=96, w=128):
     return img
 
 
+def _fake_step(monkeypatch, s, maps):
+    """Make ``s.predict`` return a step whose crop maps (100 x 100 x 3: mask, FP, FN) are ``maps``, on a grid that
+    is the whole 100 x 100 image."""
+    from pseudoclick_gui.engine.types import Prediction
+    from pseudoclick_gui.engine.zoom import CropTransform
+
+    z = np.zeros((100, 100), np.float32)
+    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
+                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
+    monkeypatch.setattr(s, "predict", lambda: fake)
+
+
 def test_click_predict_propose_accept_flow(session):
     session.set_image(_image())
     assert session.clicks == []
@@ -167,8 +179,6 @@ def test_pseudo_click_pass_keeps_the_view_of_its_step(session):
 def test_proposal_policy_comes_from_the_checkpoint_and_is_applied(tmp_path, monkeypatch):
     from pseudoclick_gui.engine.checkpoint import save_checkpoint
     from pseudoclick_gui.engine.network import PseudoClickNet
-    from pseudoclick_gui.engine.types import Prediction
-    from pseudoclick_gui.engine.zoom import CropTransform
 
     save_checkpoint(PseudoClickNet(), tmp_path / "m.pt", meta={"proposal_signs": "negative", "fn_reach": 0.1})
     s = Session.from_checkpoint(tmp_path / "m.pt", device="cpu")
@@ -182,10 +192,7 @@ def test_proposal_policy_comes_from_the_checkpoint_and_is_applied(tmp_path, monk
     maps[40:60, 40:60, 0] = 0.9  # mask
     maps[48:58, 48:58, 1] = 0.8  # FP blob inside it, 100 px
     maps[0:30, 70:100, 2] = 0.8  # far FN blob, 900 px
-    z = np.zeros((100, 100), np.float32)
-    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
-                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
-    monkeypatch.setattr(s, "predict", lambda: fake)
+    _fake_step(monkeypatch, s, maps)
     assert not s.propose_pseudo_click().positive  # FP only
     s.proposal_signs = "both"
     assert not s.propose_pseudo_click().positive  # the FN blob lies > 0.1 x 100 px from the mask: out of reach
@@ -202,8 +209,6 @@ def test_proposal_policy_comes_from_the_checkpoint_and_is_applied(tmp_path, monk
 def test_proposal_source_islands_first_then_error_maps(tmp_path, monkeypatch):
     from pseudoclick_gui.engine.checkpoint import save_checkpoint
     from pseudoclick_gui.engine.network import PseudoClickNet
-    from pseudoclick_gui.engine.types import Prediction
-    from pseudoclick_gui.engine.zoom import CropTransform
 
     save_checkpoint(PseudoClickNet(), tmp_path / "m.pt",
                     meta={"proposal_source": "islands+errors", "island_confidence": 0.8, "proposal_signs": "both"})
@@ -219,10 +224,7 @@ def test_proposal_source_islands_first_then_error_maps(tmp_path, monkeypatch):
     maps[20:45, 20:45, 0] = 0.9  # the clicked part
     maps[70:90, 10:30, 0] = 0.9  # a second part, no click on it: 400 px
     maps[0:30, 60:100, 2] = 0.8  # a large FN blob
-    z = np.zeros((100, 100), np.float32)
-    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
-                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
-    monkeypatch.setattr(s, "predict", lambda: fake)
+    _fake_step(monkeypatch, s, maps)
     c = s.propose_pseudo_click()
     assert not c.positive and 70 <= c.y < 90 and 10 <= c.x < 30 and c.confidence == 0.8
     s.proposal_source = "errors"  # the paper: the error maps' largest region
@@ -238,8 +240,6 @@ def test_proposal_source_islands_first_then_error_maps(tmp_path, monkeypatch):
 def test_island_colour_gate_from_checkpoint_and_off(tmp_path, monkeypatch):
     from pseudoclick_gui.engine.checkpoint import save_checkpoint
     from pseudoclick_gui.engine.network import PseudoClickNet
-    from pseudoclick_gui.engine.types import Prediction
-    from pseudoclick_gui.engine.zoom import CropTransform
 
     save_checkpoint(PseudoClickNet(), tmp_path / "m.pt", meta={"proposal_source": "islands", "island_colour_llr": 0.0})
     s = Session.from_checkpoint(tmp_path / "m.pt", device="cpu")
@@ -253,10 +253,7 @@ def test_island_colour_gate_from_checkpoint_and_off(tmp_path, monkeypatch):
     maps = np.zeros((100, 100, 3), np.float32)
     maps[20:45, 20:45, 0] = 0.9
     maps[70:90, 10:30, 0] = 0.9
-    z = np.zeros((100, 100), np.float32)
-    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
-                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
-    monkeypatch.setattr(s, "predict", lambda: fake)
+    _fake_step(monkeypatch, s, maps)
     assert s.propose_pseudo_click() is None  # the red part looks like the object: no proposal
     s.island_colour_llr = None
     c = s.propose_pseudo_click()
@@ -270,8 +267,6 @@ def test_island_colour_gate_from_checkpoint_and_off(tmp_path, monkeypatch):
 
 
 def test_island_trial_gate_and_confidence(monkeypatch):
-    from pseudoclick_gui.engine.types import Prediction
-    from pseudoclick_gui.engine.zoom import CropTransform
 
     with pytest.raises(ValueError):
         Session.from_random(device="cpu", island_trial="sometimes")
@@ -283,10 +278,7 @@ def test_island_trial_gate_and_confidence(monkeypatch):
     maps[20:45, 20:45, 0] = 0.9  # the clicked part
     maps[60:90, 60:90, 0] = 0.9  # a large island: a piece of the object (the trial joins it)
     maps[70:85, 5:20, 0] = 0.9  # a small island: another object (the trial keeps it apart)
-    z = np.zeros((100, 100), np.float32)
-    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
-                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
-    monkeypatch.setattr(s, "predict", lambda: fake)
+    _fake_step(monkeypatch, s, maps)
     trials = []
 
     def trial_run(t, prev, human=None, pseudo=None):
@@ -376,8 +368,6 @@ def test_scored_proposals_pick_the_likeliest_candidate_and_accepting_reuses_its_
 
 
 def test_scored_proposals_on_a_scene_with_an_island_and_error_regions(monkeypatch):
-    from pseudoclick_gui.engine.types import Prediction
-    from pseudoclick_gui.engine.zoom import CropTransform
 
     s = Session.from_random(device="cpu", proposal_source="scored", error_threshold=0.3,
                             proposal_scorer=_scorer(island=("area_frac", 1.0, 3.0), fn=("area_frac", 1.0, 2.0)))
@@ -387,10 +377,7 @@ def test_scored_proposals_on_a_scene_with_an_island_and_error_regions(monkeypatc
     maps[20:50, 20:50, 0] = 0.9
     maps[70:90, 70:90, 0] = 0.9  # an island
     maps[20:40, 52:62, 2] = 0.7  # an FN region
-    z = np.zeros((100, 100), np.float32)
-    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
-                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
-    monkeypatch.setattr(s, "predict", lambda: fake)
+    _fake_step(monkeypatch, s, maps)
     monkeypatch.setattr(s, "_run", lambda t, prev, human=None, pseudo=None, inputs=None: maps)
     c = s.propose_pseudo_click()  # island: sigmoid(log(400/1300) + 3) beats fn: sigmoid(log(200/1300) + 2)
     assert not c.positive and 70 <= c.y < 90 and 70 <= c.x < 90
@@ -458,8 +445,6 @@ def test_grey_images_may_keep_their_own_pseudo_lifetime():
 
 def test_views_sources_propose_where_the_mirrored_pass_disagrees(tmp_path, monkeypatch):
     from pseudoclick_gui.engine.checkpoint import save_checkpoint
-    from pseudoclick_gui.engine.types import Prediction
-    from pseudoclick_gui.engine.zoom import CropTransform
 
     save_checkpoint(PseudoClickNet(), tmp_path / "m.pt",
                     meta={"proposal_source": "islands+views", "view_threshold": 0.25, "view_confidence": 0.7})
@@ -474,10 +459,7 @@ def test_views_sources_propose_where_the_mirrored_pass_disagrees(tmp_path, monke
     maps[20:45, 20:45, 0] = 0.9  # the clicked part
     maps[70:90, 10:30, 0] = 0.9  # an island
     maps[0:30, 60:100, 2] = 0.8  # a large FN blob in the error map: the views rule ignores it
-    z = np.zeros((100, 100), np.float32)
-    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
-                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
-    monkeypatch.setattr(s, "predict", lambda: fake)
+    _fake_step(monkeypatch, s, maps)
     passes = []
 
     def mirrored_run(t, prev, human=None, pseudo=None, mirror=False):
@@ -563,8 +545,6 @@ def test_zoom_view_is_the_closer_pass_on_the_first_click_mapped_onto_the_step_gr
 
 
 def test_scored_rule_weighs_the_closer_view_candidate_when_its_scorer_has_a_zoom_model(monkeypatch):
-    from pseudoclick_gui.engine.types import Prediction
-    from pseudoclick_gui.engine.zoom import CropTransform
 
     scorer = _scorer(fn=("area_frac", 1.0, 0.0), zoom=("pview", 4.0, -1.0))
     assert scorer.uses_zoom and not _scorer(fn=("area_frac", 1.0, 0.0)).uses_zoom
@@ -573,10 +553,7 @@ def test_scored_rule_weighs_the_closer_view_candidate_when_its_scorer_has_a_zoom
     s.add_click(30, 30, True)
     maps = np.zeros((100, 100, 3), np.float32)
     maps[20:50, 20:50, 0] = 0.9
-    z = np.zeros((100, 100), np.float32)
-    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
-                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
-    monkeypatch.setattr(s, "predict", lambda: fake)
+    _fake_step(monkeypatch, s, maps)
     monkeypatch.setattr(s, "_run", lambda t, prev, human=None, pseudo=None, inputs=None, mirror=False: maps)
     closer = maps[..., 0].copy()
     closer[20:50, 50:70] = 0.95  # the closer view puts the object's other half in
@@ -655,8 +632,6 @@ def test_first_click_zoom_answers_a_small_objects_first_click_from_its_zoom_in_w
 
 def test_whole_source_with_a_second_whole_object_network(tmp_path, monkeypatch):
     from pseudoclick_gui.engine.checkpoint import save_checkpoint
-    from pseudoclick_gui.engine.types import Prediction
-    from pseudoclick_gui.engine.zoom import CropTransform
 
     with pytest.raises(ValueError, match="whole-object network"):
         Session.from_random(device="cpu", proposal_source="whole")
@@ -673,10 +648,7 @@ def test_whole_source_with_a_second_whole_object_network(tmp_path, monkeypatch):
     s.add_click(30, 30, True)
     maps = np.zeros((100, 100, 3), np.float32)
     maps[10:50, 10:50, 0] = 0.9
-    z = np.zeros((100, 100), np.float32)
-    fake = Prediction(maps[..., 0], z, z, 0.5, 0.0, (0, 0, 100, 100),
-                      {"crop_maps": maps, "transform": CropTransform((0, 0, 100, 100), 100, 100)})
-    monkeypatch.setattr(s, "predict", lambda: fake)
+    _fake_step(monkeypatch, s, maps)
     c = s.propose_pseudo_click()
     assert c.positive and not (10 <= c.x < 50 and 10 <= c.y < 50)  # outside the mask, where the second net adds
     assert c.y > 60 or c.x > 60  # the deepest point of what it adds
