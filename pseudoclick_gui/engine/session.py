@@ -496,11 +496,12 @@ class Session:
                 if self.image_pseudo_lifetime == "contradicted":
                     # a click that undoes what a pseudo click of this step did withdraws it, and the mask it
                     # builds on is the one from before that pseudo click
-                    for i, _ in reversed(self._accepted_steps()):
-                        if any(h.kind == "human" for h in self._history[i + 1 : -1]):
+                    for i in range(len(self._history) - 2, -1, -1):  # back to the previous human click
+                        step = self._history[i]
+                        if step.kind == "human":
                             break
-                        if self._contradicted(i):
-                            self._base_prev = self._history[i].last.probability
+                        if step.kind == "pseudo" and step.click in self._pseudo and self._contradicted(i):
+                            self._base_prev = step.last.probability
                             break
             self._human.append(click)
             return click
