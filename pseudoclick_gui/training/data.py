@@ -313,10 +313,9 @@ class ClickSegStream(IterableDataset):
             cx = ocx + prng.uniform(-0.4, 0.4) * side
             cy = ocy + prng.uniform(-0.4, 0.4) * side
         m = crop_matrix(cx, cy, side, size, flip)
-        extra = [] if part is None else [part]
-        img, warped, valid = warp(image, [mask, *extra, *others], m, size)
-        tmask, tothers = warped[0], warped[1 + len(extra):]
-        tpart = warped[1] if part is not None else None
+        img, warped, valid = warp(image, [mask, *([] if part is None else [part]), *others], m, size)
+        tmask, rest = warped[0], warped[1:]
+        tpart, tothers = (rest[0], rest[1:]) if part is not None else (None, rest)
         if tmask.sum() < 60 or (tpart is not None and tpart.sum() < 20):
             return None
         draw = prng.random()
@@ -325,6 +324,7 @@ class ClickSegStream(IterableDataset):
             if nested is None:
                 return None
             img, tmask, tothers, valid = nested
+            tpart = None  # the pasted object is shrunk and moved: its clicks go anywhere in it
         elif draw < cfg.nest_prob + cfg.paste_prob:
             img, tothers, valid = self.paste_on_other_background(img, tmask, prng)
         return self.pack(self.color(img, prng), tmask, tothers, valid, rng, prng, tpart)

@@ -499,4 +499,9 @@ def test_parts_to_whole_clicks_inside_the_part_and_targets_the_object_that_holds
                 assert part[int(r), int(c)] or not rest[int(r), int(c)]  # positives start inside the part
             elif sign < 0:
                 assert gt[int(r), int(c)] <= 0.5  # no negative click on the rest of the whole
-
+    nested = ClickSegStream([spec, DatasetSpec.parse(f"{root}:1")],
+                            CropConfig(size=96, nest_prob=1.0, paste_prob=0.0, grey_prob=0.0), batch_size=6)
+    batch = nested.batch(0)
+    for k in range(6):  # a part pasted, shrunk, into a host: its clicks follow the pasted object, not the old part
+        gt = batch["gt"][k, 0].numpy()
+        assert all(gt[int(r), int(c)] > 0.5 for r, c, sign in batch["clicks"][k].numpy() if sign > 0)
