@@ -50,8 +50,9 @@ VIEW_SOURCES = ("views", "islands+views")
 # "errornet": engine/error_net.py; "whole": where a second network, fine-tuned on whole objects, adds to the mask
 PROPOSAL_SOURCES = (*SOURCES, *VIEW_SOURCES, "scored", "errornet", "whole")
 # the kinds of candidate the scored rule weighs; "zoom": where the network's closer view (RITM's zoom-in window
-# around the mask, before the session zooms in itself) disagrees with the mask
-CANDIDATE_SOURCES = ("island", "fp", "fn", "view", "zoom")
+# around the mask, before the session zooms in itself) disagrees with the mask; "whole": what the whole-object
+# network (Session.whole_model) adds to the mask
+CANDIDATE_SOURCES = ("island", "fp", "fn", "view", "zoom", "whole")
 # how long an accepted pseudo click stays a network input (Session.pseudo_lifetime): the whole object, or only
 # the step it was accepted in (until the next human click; its effect lives on in the previous-mask input)
 # ("contradicted": until a human click lands on a pixel its step changed and asks for that pixel back)
@@ -60,7 +61,7 @@ PSEUDO_LIFETIMES = ("object", "step", "contradicted")
 # fractions of the square root of that area, so the numbers mean the same at any zoom
 PROPOSAL_FEATURES = ("area_frac", "depth", "pseg", "pfp", "pfn", "llr", "nh", "mfrac", "dclick", "n_parts",
                      "d_err", "changed", "changed_out", "d_area", "p_after", "err_after_reg", "img_frac", "roi_frac",
-                     "gap", "pview")
+                     "gap", "pview", "pwhole", "border")
 _LOG_FEATURES = frozenset({"area_frac", "nh", "mfrac", "n_parts", "changed", "changed_out", "depth", "dclick",
                            "img_frac", "roi_frac", "gap"})
 _SIGNED_LOG_FEATURES = frozenset({"d_err", "d_area"})
@@ -411,14 +412,18 @@ def view_candidate(source: str, seg: np.ndarray, view: np.ndarray, threshold: fl
 def candidate_features(cand: Candidate, maps: np.ndarray, after: np.ndarray, image: np.ndarray,
                        positives: list[tuple[float, float]], humans: list[tuple[float, float]],
                        image_px: float | None = None, roi_frac: float = 1.0,
-                       held_dist: np.ndarray | None = None, view: np.ndarray | None = None) -> dict[str, float]:
+                       held_dist: np.ndarray | None = None, view: np.ndarray | None = None,
+                       whole: np.ndarray | None = None) -> dict[str, float]:
     """PROPOSAL_FEATURES of one candidate: ``maps`` the grid's mask/FP/FN probabilities now, ``after`` the same
     with the candidate accepted as a pseudo click (the look-ahead pass), ``image`` the grid's RGB,
     ``positives`` / ``humans`` (row, col) of the positive clicks and of all human clicks. ``image_px``: the
     whole image's area in grid pixels (default: the grid's), ``roi_frac``: the grid's view as a fraction of the
     image, ``held_dist``: distance of every grid pixel to the mask parts positive clicks hold
     (``held_distance``; computed when not given), ``view``: a second view's mask probability on the grid (the
-    mirrored pass; ``pview`` is its mean over the region, the mask's own when there is none)."""
+    mirrored pass; ``pview`` is its mean over the region, the mask's own when there is none), ``whole``: the
+    whole-object network's mask probability on the grid (``pwhole``, the same way). ``border``: the fraction of
+    the grid's outermost ring of pixels that the region covers (a region that runs out of the view is more often
+    background or a neighbour than the rest of the clicked object)."""
     seg = maps[..., 0] >= 0.5
     region = cand.region
     c = cand.click
@@ -458,7 +463,17 @@ def candidate_features(cand: Candidate, maps: np.ndarray, after: np.ndarray, ima
         "roi_frac": float(roi_frac),
         "gap": float(held_dist[region].min()) / root,
         "pview": float((maps[..., 0] if view is None else view)[region].mean()),
+        "pwhole": float((maps[..., 0] if whole is None else whole)[region].mean()),
+        "border": _ring_fraction(region),
     }
+
+
+def _ring_fraction(region: np.ndarray) -> float:
+    """The fraction of the outermost ring of pixels of ``region``'s grid that ``region`` covers."""
+    ring = np.count_nonzero(region[0]) + np.count_nonzero(region[-1]) + np.count_nonzero(region[1:-1, 0]) \
+        + np.count_nonzero(region[1:-1, -1])
+    h, w = region.shape
+    return ring / float(max(1, 2 * (h + w) - 4))
 
 
 def held_distance(seg: np.ndarray, positives: list[tuple[float, float]]) -> np.ndarray:
@@ -492,16 +507,20 @@ class ProposalScorer:
     """Per candidate source, a logistic model over standardised ``feature_vector``s: the probability that
     accepting the candidate raises the mask's IoU. Stored in a checkpoint's metadata (``to_dict``)."""
 
-    models: dict  # source -> {"mean": [...], "std": [...], "weights": [...], "bias": float}
+    models: dict  # source -> {"mean": [...], "std": [...], "weights": [...], "bias": float[, "features": [...]]}
     threshold: float = 0.6
-    features: tuple[str, ...] = PROPOSAL_FEATURES
+    features: tuple[str, ...] = PROPOSAL_FEATURES  # a model without its own "features" reads these
+
+    def model_features(self, source: str) -> tuple[str, ...]:
+        """The features ``source``'s model reads (its own list, else the scorer's)."""
+        return tuple(self.models[source].get("features", self.features))
 
     def probability(self, source: str, features: dict[str, float]) -> float | None:
         """None when the scorer has no model for ``source`` (such candidates are never proposed)."""
         m = self.models.get(source)
         if m is None:
             return None
-        z = (feature_vector(features, self.features) - np.asarray(m["mean"])) / np.asarray(m["std"])
+        z = (feature_vector(features, self.model_features(source)) - np.asarray(m["mean"])) / np.asarray(m["std"])
         logit = float(z @ np.asarray(m["weights"]) + m["bias"])
         return float(1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50))))
 
@@ -511,14 +530,22 @@ class ProposalScorer:
         return "zoom" in self.models
 
     @property
+    def uses_whole(self) -> bool:
+        """Whether the scorer weighs ``whole`` candidates or reads ``pwhole`` (the whole-object network's pass is
+        then run at every proposal, when the session has that network)."""
+        return "whole" in self.models or self._weighs("pwhole")
+
+    @property
     def uses_view(self) -> bool:
         """Whether scoring needs the mirrored pass: a model for ``view`` candidates, or weight on ``pview``."""
-        if "view" in self.models:
-            return True
-        if "pview" not in self.features:
-            return False
-        i = self.features.index("pview")
-        return any(float(m["weights"][i]) != 0.0 for m in self.models.values())
+        return "view" in self.models or self._weighs("pview")
+
+    def _weighs(self, feature: str) -> bool:
+        for src, m in self.models.items():
+            names = self.model_features(src)
+            if feature in names and float(m["weights"][names.index(feature)]) != 0.0:
+                return True
+        return False
 
     def to_dict(self) -> dict:
         return {"models": self.models, "threshold": self.threshold, "features": list(self.features)}
@@ -544,9 +571,14 @@ class ProposalScorer:
                 if src not in CANDIDATE_SOURCES:
                     raise ValueError(f"unknown candidate source {src!r}")
                 mm = {k: [float(x) for x in m[k]] for k in ("mean", "std", "weights")}
-                if any(len(mm[k]) != len(features) for k in mm) or min(mm["std"]) <= 0:
-                    raise ValueError(f"model for {src!r} does not match its {len(features)} features")
+                names = tuple(str(k) for k in m.get("features", features))
+                if set(names) - set(PROPOSAL_FEATURES):
+                    raise ValueError(f"unknown features {sorted(set(names) - set(PROPOSAL_FEATURES))}")
+                if any(len(mm[k]) != len(names) for k in mm) or min(mm["std"]) <= 0:
+                    raise ValueError(f"model for {src!r} does not match its {len(names)} features")
                 mm["bias"] = float(m["bias"])
+                if "features" in m:
+                    mm["features"] = list(names)
                 models[src] = mm
             return cls(models, float(d.get("threshold", 0.6)), features)
         except (KeyError, TypeError, AttributeError) as e:

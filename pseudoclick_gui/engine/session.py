@@ -585,13 +585,13 @@ class Session:
             x, y = self._to_image(c.col, c.row, t)
             return Click(x, y, c.positive, "pseudo", c.confidence, int(round(c.area / (scale_x * scale_y))))
 
-    def whole_view(self, t: CropTransform) -> np.ndarray | None:
+    def whole_view(self, t: CropTransform, inputs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
         """The whole-object network's mask probability for the current step on its crop grid: one pass of
         ``whole_model`` on the step's inputs; None without one, or on a grey image that the grey network serves
-        (it has no whole-object counterpart)."""
+        (it has no whole-object counterpart). ``inputs``: as ``_run``'s."""
         if self.whole_model is None or self.model is not self.colour_model:
             return None
-        return self._run(t, self._step_prev(), model=self.whole_model)[..., 0]
+        return self._run(t, self._step_prev(), inputs=inputs, model=self.whole_model)[..., 0]
 
     def _crop_step(self) -> tuple[CropTransform, np.ndarray] | None:
         """The current step's crop transform and crop maps (``predict`` runs when clicks changed); None before
@@ -627,15 +627,17 @@ class Session:
         return largest_error_click(err[..., 0], err[..., 1], self.errornet_threshold, min_area, blocked,
                                    self.proposal_rank, "both", maps[..., 0])
 
-    def scored_candidates(self, views: bool | None = None,
-                          zoom: bool | None = None) -> list[tuple[Candidate, dict[str, float], Click, np.ndarray]]:
+    def scored_candidates(self, views: bool | None = None, zoom: bool | None = None,
+                          whole: bool | None = None) -> list[tuple[Candidate, dict[str, float], Click, np.ndarray]]:
         """The scored rule's candidates for the current step (``engine.pseudo.proposal_candidates``), each with
         its PROPOSAL_FEATURES, the pseudo click it would be (image pixels) and the network's crop maps with it
         accepted (the look-ahead pass, one forward each). Used by ``propose_pseudo_click`` and by
         ``training/proposals.py`` to fit the scorer; [] before the first click. ``views``: also run the mirrored
         pass (its ``view`` candidate and every candidate's ``pview``); by default only when the scorer uses it.
         ``zoom``: also look for the ``zoom`` candidate (``zoom_view``; its ``pview`` is the closer view's); by
-        default when the scorer has a model for it."""
+        default when the scorer has a model for it. ``whole``: also run the whole-object network (``whole_view``;
+        its ``whole`` candidate and every candidate's ``pwhole``) when the session has one; by default when the
+        scorer uses it."""
         with self._lock:
             step = self._crop_step()
             if step is None:
@@ -652,6 +654,8 @@ class Session:
                 views = self.proposal_scorer is not None and self.proposal_scorer.uses_view
             if zoom is None:
                 zoom = self.proposal_scorer is not None and self.proposal_scorer.uses_zoom
+            if whole is None:
+                whole = self.proposal_scorer is not None and self.proposal_scorer.uses_whole
             inputs = self._crop_inputs(t, prev)  # shared by the mirrored and every look-ahead pass
             view = self._run(t, prev, mirror=True, inputs=inputs)[..., 0] if views else None
             blocked = self._blocked_mask(t)
@@ -661,6 +665,12 @@ class Session:
             closer = self.zoom_view(t, prev) if zoom else None
             if closer is not None:
                 found = view_candidate("zoom", maps[..., 0], closer, self.view_threshold, "both",
+                                       self.view_min_depth, blocked)
+                if found is not None:
+                    cands.append(found)
+            more = self.whole_view(t, inputs) if whole else None
+            if more is not None:
+                found = view_candidate("whole", maps[..., 0], more, self.view_threshold, "positive",
                                        self.view_min_depth, blocked)
                 if found is not None:
                     cands.append(found)
@@ -676,7 +686,7 @@ class Session:
                 click = Click(x, y, c.positive, "pseudo", 1.0, int(round(c.area / scale)))
                 after = self._run(t, prev, self._human, live + [click], inputs=inputs)
                 feats = candidate_features(cand, maps, after, image, positives, humans, h * w * scale, roi_frac, held,
-                                           closer if cand.source == "zoom" else view)
+                                           closer if cand.source == "zoom" else view, more)
                 out.append((cand, feats, click, after))
             return out
 

@@ -34,9 +34,10 @@ import numpy as np
 
 from ..engine.pseudo import CANDIDATE_SOURCES, PROPOSAL_FEATURES, ProposalScorer, feature_vector
 
-# the development subsamples of session 4 onwards (pseudoclick eval --subsample N, seed 0)
+# the development subsamples of session 4 onwards (pseudoclick eval --subsample N, seed 0), and PH2's and
+# CamVid's of sessions 12-13
 DEV_SUBSAMPLE = {"coco_mval_train": 60, "bsds500_regions": 40, "ccp_fashion_person": 40, "weizmann_horse": 40,
-                 "humanseg_removebg": 40}
+                 "humanseg_removebg": 40, "ph2_dermoscopy": 60, "camvid_train": 40}
 
 
 def _samples(spec: str, exclude_dev: bool, seed: int):
@@ -54,8 +55,9 @@ def _samples(spec: str, exclude_dev: bool, seed: int):
 
 
 def collect(session, specs: list[str], out: Path, exclude_dev: bool = True, seed: int = 1, max_clicks: int = 10,
-            target: float = 0.9, threshold: float = 0.49, log=print) -> int:
-    """Append one JSON line per candidate to ``out``; returns how many were written."""
+            target: float = 0.9, threshold: float = 0.49, log=print, sources: tuple[str, ...] = CANDIDATE_SOURCES) -> int:
+    """Append one JSON line per candidate to ``out``; returns how many were written. ``sources``: label only
+    these kinds of candidate (each costs two more passes)."""
     from ..evaluation.clicker import RobotClicker, iou
 
     written = 0
@@ -80,7 +82,9 @@ def collect(session, specs: list[str], out: Path, exclude_dev: bool = True, seed
                     if before >= target:
                         break
                     t = p.extra.get("transform")
-                    cands = session.scored_candidates(views=True, zoom=True)
+                    cands = [c for c in session.scored_candidates(views=True, zoom="zoom" in sources,
+                                                                  whole="whole" in sources)
+                             if c[0].source in sources]
                     base_next = _after_next_click(session, robot, pred, gt, ignore, threshold) if cands else 0.0
                     for cand, feats, pc, after in cands:
                         prob = t.inverse_planes(after[..., :1], h, w)[0]
@@ -173,7 +177,8 @@ def fit(rows: list[dict], threshold: float = 0.6, l2: float = 1.0, label: str = 
         if len(sub) < 30:
             log(f"{source}: {len(sub)} candidates, too few to fit; never proposed")
             continue
-        x = np.stack([feature_vector(r) for r in sub])
+        names = tuple(k for k in PROPOSAL_FEATURES if all(k in r for r in sub))  # rows of older collections lack new ones
+        x = np.stack([feature_vector(r, names) for r in sub])
         y = np.array([r[label] > 0 for r in sub], float)
         sets = np.array([r["set"] for r in sub])
         held_out = []
@@ -181,10 +186,10 @@ def fit(rows: list[dict], threshold: float = 0.6, l2: float = 1.0, label: str = 
             train = sets != name
             if train.all() or len(set(y[train])) < 2 or (~train).sum() < 10:
                 continue
-            m = ProposalScorer({source: _fit_logistic(x[train], y[train], l2)}, threshold)
+            m = ProposalScorer({source: _fit_logistic(x[train], y[train], l2)}, threshold, names)
             scores = np.array([m.probability(source, r) for r in np.array(sub, dtype=object)[~train]])
             held_out.append(f"{name} {auc(y[~train], scores):.2f}")
-        models[source] = _fit_logistic(x, y, l2)
+        models[source] = {**_fit_logistic(x, y, l2), "features": list(names)}
         log(f"{source}: {len(sub)} candidates, {y.mean():.2f} with {label} > 0; leave-one-set-out AUC: " + ", ".join(held_out))
     return ProposalScorer(models, threshold, PROPOSAL_FEATURES)
 
@@ -209,12 +214,16 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--max-clicks", type=int, default=10, help="human clicks per object (1: first clicks only)")
     c.add_argument("--zoom-view-min-gain", type=float, help="the session's zoom_view_min_gain (default: the checkpoint's)")
+    c.add_argument("--whole-checkpoint", help="a whole-object network: its ``whole`` candidates and ``pwhole``")
+    c.add_argument("--sources", default=",".join(CANDIDATE_SOURCES),
+                   help=f"the kinds of candidate to label, comma-separated (default: all of {CANDIDATE_SOURCES})")
     f = sub.add_parser("fit", help="fit the scorer")
     f.add_argument("rows", nargs="+")
     f.add_argument("--out", required=True, help="scorer JSON (ship it as meta proposal_scorer)")
     f.add_argument("--threshold", type=float, default=0.6, help="propose when the probability reaches this")
     f.add_argument("--l2", type=float, default=1.0)
     f.add_argument("--label", choices=LABELS, default="gain", help="what a good candidate is (see fit)")
+    f.add_argument("--keep", metavar="SCORER", help="a scorer JSON whose models are kept for the sources the rows lack")
     args = ap.parse_args(argv)
     if args.cmd == "collect":
         import torch
@@ -222,13 +231,31 @@ def main(argv: list[str] | None = None) -> int:
         from ..engine.session import Session
 
         torch.set_num_threads(args.threads)
+        sources = tuple(x.strip() for x in args.sources.split(",") if x.strip())
+        if set(sources) - set(CANDIDATE_SOURCES) or not sources:
+            ap.error(f"--sources must name some of {CANDIDATE_SOURCES}")
+        if "whole" in sources and not args.whole_checkpoint:
+            sources = tuple(x for x in sources if x != "whole")
         kw = {"zoom_view_min_gain": args.zoom_view_min_gain}
-        s = Session.from_checkpoint(args.checkpoint, **kw) if args.checkpoint else Session.from_default_checkpoint(**kw)
+        if args.checkpoint:
+            s = Session.from_checkpoint(args.checkpoint, whole_checkpoint=args.whole_checkpoint, **kw)
+        else:
+            if args.whole_checkpoint:
+                from ..engine.checkpoint import load_model
+
+                kw["whole_model"] = load_model(args.whole_checkpoint)[0]
+            s = Session.from_default_checkpoint(**kw)
         n = collect(s, args.set, Path(args.out), args.exclude_dev, args.seed, args.max_clicks,
-                    log=lambda m: print(m, file=sys.stderr, flush=True))
+                    log=lambda m: print(m, file=sys.stderr, flush=True), sources=sources)
         print(f"wrote {n} candidates to {args.out}")
         return 0
     scorer = fit(_read(args.rows), args.threshold, args.l2, args.label)
+    if args.keep:
+        base = ProposalScorer.from_file(args.keep)
+        kept = {src: {**m, "features": list(base.model_features(src))} for src, m in base.models.items()
+                if src not in scorer.models}
+        scorer = ProposalScorer({**kept, **scorer.models}, args.threshold, PROPOSAL_FEATURES)
+        print(f"kept {sorted(kept)} from {args.keep}")
     Path(args.out).write_text(json.dumps(scorer.to_dict()))
     print(f"wrote {args.out}")
     return 0

@@ -289,8 +289,11 @@ def test_a_second_view_adds_a_view_candidate_and_its_mean_over_each_region():
     flat = {"mean": [0.0] * k, "std": [1.0] * k, "weights": [0.0] * k, "bias": 0.0}
     assert not ProposalScorer({"island": flat}).uses_view  # the mirrored pass is not run for such a scorer
     assert ProposalScorer({"view": flat}).uses_view
-    weighted = dict(flat, weights=[0.0] * (k - 1) + [1.0])  # pview is the last feature
+    weights = [0.0] * k
+    weights[PROPOSAL_FEATURES.index("pview")] = 1.0
+    weighted = dict(flat, weights=weights)
     assert ProposalScorer({"island": weighted}).uses_view
+    assert not ProposalScorer({"island": weighted}).uses_whole
 
 
 def test_candidate_features_describe_the_region_and_what_accepting_it_changed():
@@ -368,3 +371,20 @@ def test_view_click_goes_where_the_second_view_confidently_disagrees_with_the_ma
     assert view_click(seg, seg, 0.3, "both") is None
     with pytest.raises(ValueError):
         view_click(seg, view, signs="sideways")
+
+
+def test_whole_features_are_the_second_networks_mean_and_how_much_of_the_views_edge_a_region_covers():
+    from pseudoclick_gui.engine.pseudo import Candidate, ErrorRegionClick, candidate_features
+
+    maps = _scene()
+    inner = np.zeros((100, 100), bool)
+    inner[60:70, 60:70] = True
+    edge = np.zeros((100, 100), bool)
+    edge[:, :10] = True  # a strip along the left edge: all of the ring's left side and 9 pixels of the top and bottom
+    whole = np.full((100, 100), 0.8, np.float32)
+    args = (maps, maps, np.zeros((100, 100, 3), np.uint8), [(30.0, 30.0)], [(30.0, 30.0)])
+    for region, ring in ((inner, 0.0), (edge, (100 + 2 * 9) / 396)):
+        cand = Candidate("whole", ErrorRegionClick(65, 65, True, 0.8, int(region.sum())), region)
+        f = candidate_features(cand, *args, whole=whole)
+        assert f["pwhole"] == pytest.approx(0.8, rel=1e-5) and f["border"] == pytest.approx(ring)
+        assert candidate_features(cand, *args)["pwhole"] == pytest.approx(float(maps[..., 0][region].mean()))

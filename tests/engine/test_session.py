@@ -657,6 +657,48 @@ def test_whole_source_with_a_second_whole_object_network(tmp_path, monkeypatch):
     assert s.propose_pseudo_click() is None
 
 
+def test_scored_rule_weighs_a_whole_candidate_with_its_own_features(tmp_path, monkeypatch):
+    from pseudoclick_gui.engine.checkpoint import save_checkpoint
+    from pseudoclick_gui.engine.pseudo import ProposalScorer
+
+    torch.manual_seed(0)
+    whole = PseudoClickNet()
+    with torch.no_grad():
+        whole.seg_head.out.bias.fill_(12.0)  # "all of it is the object"
+    save_checkpoint(PseudoClickNet(), tmp_path / "m.pt")
+    save_checkpoint(whole, tmp_path / "w.pt")
+    names = ["pwhole", "border"]  # a model of its own features only, beside the scorer's default list
+    says = {"mean": [0.0, 0.0], "std": [1.0, 1.0], "weights": [4.0, 0.0], "bias": -2.0, "features": names}
+    scorer = ProposalScorer.from_dict({"models": {"whole": says}, "threshold": 0.5})
+    assert scorer.uses_whole and not scorer.uses_view and scorer.model_features("whole") == tuple(names)
+    assert ProposalScorer.from_dict(scorer.to_dict()) == scorer
+    with pytest.raises(ValueError, match="features"):
+        ProposalScorer.from_dict({"models": {"whole": dict(says, features=["pwhole", "colour"])}})
+    s = Session.from_checkpoint(tmp_path / "m.pt", device="cpu", whole_checkpoint=tmp_path / "w.pt",
+                                proposal_source="scored", proposal_scorer=scorer)
+    s.set_image(_image(100, 100))
+    s.add_click(30, 30, True)
+    maps = np.zeros((100, 100, 3), np.float32)
+    maps[10:50, 10:50, 0] = 0.9
+    _fake_step(monkeypatch, s, maps)
+    passes = []
+    run = s._run
+    monkeypatch.setattr(s, "_run", lambda *a, **k: passes.append(k.get("model")) or run(*a, **k))
+    cands = s.scored_candidates()
+    w = [(c, f) for c, f, _, _ in cands if c.source == "whole"]
+    assert len(w) == 1 and passes.count(s.whole_model) == 1  # one pass of the second network per step
+    cand, feats = w[0]
+    assert feats["pwhole"] > 0.99 and feats["border"] > 0.9  # it adds everything outside the mask, edges too
+    assert not cand.region[10:50, 10:50].any() and cand.click.positive
+    c = s.propose_pseudo_click()
+    assert c.positive and not (10 <= c.x < 50 and 10 <= c.y < 50) and c.confidence > 0.5
+    # a scorer that does not weigh it: no whole-object pass, no whole candidate
+    other = {"mean": [0.0], "std": [1.0], "weights": [1.0], "bias": 0.0, "features": ["p_after"]}
+    s.proposal_scorer = ProposalScorer.from_dict({"models": {"fn": other}, "threshold": 0.5})
+    passes.clear()
+    assert all(c.source != "whole" for c, *_ in s.scored_candidates()) and s.whole_model not in passes
+
+
 def _disk_network(session):
     """A stand-in for the network: the mask is a disk of radius 10 around every positive click it sees (human
     and live pseudo), minus disks around negative ones."""

@@ -450,6 +450,34 @@ def test_proposal_scorer_fit_learns_which_way_a_feature_points():
     assert np.isnan(auc(np.array([1, 1]), np.array([0.1, 0.2])))
 
 
+def test_proposal_scorer_fit_uses_the_features_every_row_has_and_keeps_other_sources(tmp_path):
+    import json
+
+    from pseudoclick_gui.engine.pseudo import PROPOSAL_FEATURES, ProposalScorer
+    from pseudoclick_gui.training.proposals import main
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(300):
+        f = {k: float(rng.uniform(0.01, 1)) for k in PROPOSAL_FEATURES}
+        good = rng.uniform() < (0.9 if f["pwhole"] > 0.5 else 0.1)
+        rows.append({"set": f"set{i % 3}", "source": "whole", "gain": 0.05 if good else -0.05, **f})
+        old = {k: v for k, v in f.items() if k not in ("pwhole", "border")}  # a row of an older collection
+        rows.append({"set": f"set{i % 3}", "source": "fn", "gain": 0.05 if f["p_after"] > 0.5 else -0.05, **old})
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    base = ProposalScorer({"island": {"mean": [0.0], "std": [1.0], "weights": [1.0], "bias": 0.0,
+                                      "features": ["p_after"]}}, 0.6)
+    (tmp_path / "base.json").write_text(json.dumps(base.to_dict()))
+    out = tmp_path / "scorer.json"
+    assert main(["fit", str(tmp_path / "rows.jsonl"), "--out", str(out), "--keep", str(tmp_path / "base.json")]) == 0
+    scorer = ProposalScorer.from_file(out)
+    assert set(scorer.models) == {"whole", "fn", "island"} and scorer.models["island"] == base.models["island"]
+    assert "pwhole" in scorer.model_features("whole") and "pwhole" not in scorer.model_features("fn")
+    f = dict(rows[0], pwhole=0.9)
+    assert scorer.probability("whole", f) > 0.6 > scorer.probability("whole", dict(f, pwhole=0.1))
+    assert scorer.uses_whole and not scorer.uses_zoom
+
+
 def _parts_dataset(root: Path) -> Path:
     """Two images, each with one object (a tall ellipse, level=object) and one part of it (its top, level=part)."""
     (root / "images").mkdir(parents=True)
