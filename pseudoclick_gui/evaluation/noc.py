@@ -8,6 +8,10 @@ Modes:
 * ``oracle``   — as ``pseudo``, but the pseudo click comes from the TRUE error maps (the paper's rule: largest
                  region over FP and FN, at its most interior point): what a perfect error head would give,
                  the ceiling for ``pseudo`` with this segmentation network. A diagnostic, not a user mode.
+* ``candidates`` — as ``pseudo``, but of the scored rule's candidates (``Session.scored_candidates``: islands,
+                 FP and FN regions, the mirrored view's, the closer view's and, with a whole-object network, the
+                 ``whole`` one) the one whose look-ahead raises the IoU most is accepted, none when none does: the
+                 ceiling for any proposal scorer over these candidates. A diagnostic, not a user mode.
 
 The predictor is anything with the ``Session`` interface (set_image, add_click, predict,
 propose_pseudo_click, accept_pseudo_click, refine_with_error_maps).
@@ -24,7 +28,8 @@ from ..engine.pseudo import true_error_click
 from ..engine.types import Click
 from .clicker import RobotClicker, iou
 
-MODES = ("human", "pseudo", "postproc", "oracle")
+MODES = ("human", "pseudo", "postproc", "oracle", "candidates")
+PSEUDO_MODES = ("pseudo", "oracle", "candidates")  # the modes that accept pseudo clicks
 THRESHOLDS = (0.85, 0.90, 0.95)
 
 
@@ -68,8 +73,13 @@ def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.nda
         predictor.add_click(click.x, click.y, click.positive)
         p = predictor.predict()
         res.n_clicks += 1
-        for link in range(chain if mode in ("pseudo", "oracle") else 0):
-            proposal = predictor.propose_pseudo_click() if mode == "pseudo" else _oracle_click(p.probability > pred_threshold, gt, ignore)
+        for link in range(chain if mode in PSEUDO_MODES else 0):
+            if mode == "pseudo":
+                proposal = predictor.propose_pseudo_click()
+            elif mode == "oracle":
+                proposal = _oracle_click(p.probability > pred_threshold, gt, ignore)
+            else:
+                proposal = _best_candidate(predictor, p, gt, ignore, pred_threshold)
             if proposal is None or (link > 0 and proposal.confidence < chain_confidence):
                 break
             before = iou(p.probability > pred_threshold, gt, ignore)
@@ -91,6 +101,21 @@ def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.nda
 def _oracle_click(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None) -> Click | None:
     c = true_error_click(pred, gt.astype(bool), None if ignore is None else ~ignore)
     return None if c is None else Click(float(c.col), float(c.row), c.positive, "pseudo", 1.0, c.area)
+
+
+def _best_candidate(predictor, p, gt: np.ndarray, ignore: np.ndarray | None, threshold: float) -> Click | None:
+    """The scored rule's candidate whose look-ahead raises the IoU most, or None when none raises it."""
+    t = p.extra.get("transform")
+    if t is None:
+        return None
+    h, w = gt.shape
+    before = iou(p.probability > threshold, gt, ignore)
+    best = None
+    for _, _, click, after in predictor.scored_candidates(views=True, zoom=True, whole=True):
+        gain = iou(t.inverse_planes(after[..., :1], h, w)[0] > threshold, gt, ignore) - before
+        if gain > 0 and (best is None or gain > best[0]):
+            best = (gain, click)
+    return None if best is None else best[1]
 
 
 def _lands_in_error(click, pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None) -> bool:

@@ -13,7 +13,7 @@ def test_eval_cli_runs_every_mode_and_records_its_settings(tiny_dataset, tmp_pat
     torch.manual_seed(0)
     save_checkpoint(PseudoClickNet(), tmp_path / "m.pt", meta={"proposal_source": "islands+errors", "error_threshold": 0.3})
     out = tmp_path / "ev"
-    code = main(["eval", str(tiny_dataset), "--checkpoint", str(tmp_path / "m.pt"), "--modes", "human,pseudo,oracle",
+    code = main(["eval", str(tiny_dataset), "--checkpoint", str(tmp_path / "m.pt"), "--modes", "human,pseudo,oracle,candidates",
                  "--max-clicks", "3", "--pseudo-chain", "2", "--grey-proposal-source", "islands", "--quiet",
                  "--zoom-view-min-gain", "2.5", "--first-click-zoom", "2", "--threads", "1", "--out", str(out)])
     assert code in (0, None)
@@ -22,9 +22,10 @@ def test_eval_cli_runs_every_mode_and_records_its_settings(tiny_dataset, tmp_pat
     assert payload["zoom_view_min_gain"] == 2.5 and payload["first_click_zoom"] == 2.0
     assert payload["proposal_source"] == "islands+errors" and payload["error_net"] is False
     summary = payload["summary"]
-    assert set(summary) == {"human", "pseudo", "oracle"} and all(s["samples"] == 6 for s in summary.values())
+    assert set(summary) == {"human", "pseudo", "oracle", "candidates"} and all(s["samples"] == 6 for s in summary.values())
     assert all(1 <= s["NoC@90"] <= 3 for s in summary.values())
     assert summary["oracle"]["pseudo_precision"] == 1.0  # the true error maps are always right
+    assert summary["candidates"].get("pseudo_mean_iou_gain", 1.0) > 0  # only candidates that raise the IoU
     assert (out / "samples.csv").is_file() and (out / "miou.png").is_file()
 
     # an error net from a file drives the errornet rule: one that sees a missed object everywhere always proposes

@@ -130,3 +130,42 @@ def test_ignore_pixels_do_not_count():
     pred = gt.copy()
     pred[6:, 6:] = True
     assert iou(pred, gt, ignore) == 1.0 and iou(pred, gt) < 1.0
+
+
+
+class CandidateSession(RecordingSession):
+    """Offers fixed scored-rule candidates, each with the mask its look-ahead would give."""
+
+    def __init__(self, gt, perfect_at, afters):
+        super().__init__(gt, perfect_at)
+        self.afters = afters
+
+    def _pred(self):
+        from pseudoclick_gui.engine.zoom import CropTransform
+
+        p = super()._pred()
+        h, w = self.gt.shape
+        return Prediction(p.probability, p.fp, p.fn, 0.5, 0.0, (0, 0, w, h),
+                          {"transform": CropTransform((0, 0, w, h), w, h)})
+
+    def scored_candidates(self, views=None, zoom=None, whole=None):
+        out = []
+        for k, mask in enumerate(self.afters):
+            after = np.zeros((*mask.shape, 3), np.float32)
+            after[..., 0] = mask
+            out.append((None, {}, Click(float(k), 0.0, True, "pseudo", 1.0), after))
+        return out
+
+
+def test_candidates_mode_accepts_only_the_candidate_that_raises_the_iou_most():
+    half = GT.copy()
+    half[:, 40:] = False
+    wrong = _disk(60, 80, 10, 10, 8)
+    img = np.zeros((60, 80, 3), np.uint8)
+    s = CandidateSession(GT, 2, [half, wrong, GT, half])
+    r = evaluate_sample(s, img, GT, None, "candidates")
+    assert [c.x for c in s.given] == [2.0] and r.noc(0.9, 20) == 1  # the look-ahead that gives the whole object
+    assert r.proposals == 1 and r.iou_gain == [1.0]
+    s = CandidateSession(GT, 2, [wrong, np.zeros_like(GT)])  # no candidate raises the IoU: none is accepted
+    r = evaluate_sample(s, img, GT, None, "candidates")
+    assert not s.given and r.noc(0.9, 20) == 2 and r.proposals == 0
