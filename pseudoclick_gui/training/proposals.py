@@ -13,12 +13,15 @@ pass) and labels each with what accepting it does to the IoU against the ground 
 robot's next click; then it follows the checkpoint's own proposal rule (accepting its proposal, as
 ``pseudoclick eval --modes pseudo`` does), so the states seen are those the rule meets. One JSON line per candidate. ``--exclude-dev`` leaves out the objects the
 development evaluations draw (``--subsample`` with seed 0 of the sizes in ``DEV_SUBSAMPLE``), so the scorer is
-never scored on what it was fitted to.
+never scored on what it was fitted to. ``--whole-checkpoint W`` adds the whole-object network's ``whole``
+candidates (and every candidate's ``pwhole``); ``--sources`` labels only some kinds of candidate.
 
 ``fit``: per candidate source, an L2-regularised logistic regression (Newton's method, numpy) of "the IoU went
 up" (``--label gain``; ``gain_next``: up after the robot's next click) on the standardised ``feature_vector``.
 It prints each source's leave-one-set-out AUC so a reader sees how well it carries over to data it was not
-fitted on.
+fitted on. Each model reads the features every one of its rows has (rows of older collections lack the newer
+ones) and stores their names; ``--keep S.json`` carries another scorer's models over for the sources the rows
+lack.
 """
 
 from __future__ import annotations
