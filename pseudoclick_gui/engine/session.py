@@ -663,15 +663,10 @@ class Session:
                                         view=view, view_threshold=self.view_threshold,
                                         view_min_depth=self.view_min_depth)
             closer = self.zoom_view(t, prev) if zoom else None
-            if closer is not None:
-                found = view_candidate("zoom", maps[..., 0], closer, self.view_threshold, "both",
-                                       self.view_min_depth, blocked)
-                if found is not None:
-                    cands.append(found)
             more = self.whole_view(t, inputs) if whole else None
-            if more is not None:
-                found = view_candidate("whole", maps[..., 0], more, self.view_threshold, "positive",
-                                       self.view_min_depth, blocked)
+            for source, second, signs in (("zoom", closer, "both"), ("whole", more, "positive")):
+                found = None if second is None else view_candidate(source, maps[..., 0], second, self.view_threshold,
+                                                                   signs, self.view_min_depth, blocked)
                 if found is not None:
                     cands.append(found)
             if not cands:
