@@ -132,7 +132,6 @@ def test_ignore_pixels_do_not_count():
     assert iou(pred, gt, ignore) == 1.0 and iou(pred, gt) < 1.0
 
 
-
 class CandidateSession(RecordingSession):
     """Offers fixed scored-rule candidates, each with the mask its look-ahead would give."""
 
