@@ -251,17 +251,18 @@ class Session:
                         grey_checkpoint: str | Path | None = None, whole_checkpoint: str | Path | None = None,
                         **kwargs) -> Session:
         """``grey_checkpoint``: the optional network for grey images (``grey_model``); ``whole_checkpoint``: the
-        optional whole-object network of the ``"whole"`` source (``whole_model``)."""
+        optional whole-object network of the ``"whole"`` source (``whole_model``, which may also come as a network
+        in ``kwargs``)."""
         dev = torch.device(device) if device is not None else default_device()
         model, meta = load_model(path, dev)
-        grey = whole = None
+        grey = None
         if grey_checkpoint is not None:
             grey, grey_meta = load_model(grey_checkpoint, dev)
             meta = {**meta, "grey_checkpoint": str(grey_checkpoint), "grey_meta": grey_meta}
         if whole_checkpoint is not None:
-            whole, _ = load_model(whole_checkpoint, dev)
+            kwargs["whole_model"] = load_model(whole_checkpoint, dev)[0]
             meta = {**meta, "whole_checkpoint": str(whole_checkpoint)}
-        return cls(model, dev, meta=meta, grey_model=grey, whole_model=whole, **kwargs)
+        return cls(model, dev, meta=meta, grey_model=grey, **kwargs)
 
     @classmethod
     def from_default_checkpoint(cls, device: str | torch.device | None = None, grey: bool | None = None,

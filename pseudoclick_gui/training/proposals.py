@@ -240,14 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         if "whole" in sources and not args.whole_checkpoint:
             sources = tuple(x for x in sources if x != "whole")
         kw = {"zoom_view_min_gain": args.zoom_view_min_gain}
-        if args.checkpoint:
-            s = Session.from_checkpoint(args.checkpoint, whole_checkpoint=args.whole_checkpoint, **kw)
-        else:
-            if args.whole_checkpoint:
-                from ..engine.checkpoint import load_model
+        if args.whole_checkpoint:
+            from ..engine.checkpoint import load_model
 
-                kw["whole_model"] = load_model(args.whole_checkpoint)[0]
-            s = Session.from_default_checkpoint(**kw)
+            kw["whole_model"] = load_model(args.whole_checkpoint)[0]
+        s = Session.from_checkpoint(args.checkpoint, **kw) if args.checkpoint else Session.from_default_checkpoint(**kw)
         n = collect(s, args.set, Path(args.out), args.exclude_dev, args.seed, args.max_clicks,
                     log=lambda m: print(m, file=sys.stderr, flush=True), sources=sources)
         print(f"wrote {n} candidates to {args.out}")

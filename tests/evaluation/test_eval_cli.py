@@ -41,6 +41,14 @@ def test_eval_cli_runs_every_mode_and_records_its_settings(tiny_dataset, tmp_pat
     assert payload["proposal_source"] == "errornet" and payload["error_net"] is True
     assert payload["summary"]["pseudo"]["pseudo_proposals"] >= 6  # at least one per object
 
+    # a whole-object network beside a given checkpoint drives the whole rule
+    main(["eval", str(tiny_dataset), "--checkpoint", str(tmp_path / "m.pt"), "--whole-checkpoint",
+          str(tmp_path / "m.pt"), "--modes", "pseudo", "--max-clicks", "2", "--proposal-source", "whole", "--quiet",
+          "--threads", "1", "--out", str(out)])
+    payload = json.loads((out / "summary.json").read_text())
+    assert payload["proposal_source"] == "whole" and payload["whole_checkpoint"] == str(tmp_path / "m.pt")
+    assert payload["summary"]["pseudo"]["samples"] == 6
+
 
 def test_eval_cli_refuses_an_unreadable_error_net_with_a_message(tiny_dataset, tmp_path, capsys):
     (tmp_path / "net.pt").write_bytes(b"not a net")
