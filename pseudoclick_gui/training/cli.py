@@ -26,6 +26,7 @@ RECIPE = [
     ("max_iter", int, "iterative-training clicks, 0..N per batch (default 3)"),
     ("iter_pseudo_prob", float, "probability that an iterative step also runs the pseudo-click pass (default 0.6)"),
     ("pseudo_prob", float, "probability that the final pass gets a pseudo click (default 0.5)"),
+    ("pseudo_lifetime", str, "object: pseudo clicks stay inputs for the later iterative steps; step: they leave at the next simulated human click, and only the previous mask keeps what they did, as Session(pseudo_lifetime='step') (default object)"),
     ("oracle_prob", float, "share of those pseudo clicks taken from the true error maps (default 0.3)"),
     ("pseudo_threshold", float, "FP/FN threshold for the model's own pseudo clicks in training (default 0.4)"),
     ("pseudo_signs", str, "which of the model's own error maps give it pseudo clicks: both, negative or positive (default both)"),

@@ -5,6 +5,9 @@ One step (FACTS §1 and §5, plus what PseudoClick needs):
 2. 0..``max_iter`` iterative steps without gradients, each adding one click at the model's own error; with
    probability ``iter_pseudo_prob`` a step also runs the inference-time pseudo-click pass (a pseudo click from
    its own error maps, fed through the pseudo channels), so previous masks look like the ones seen in use;
+   those pseudo clicks stay inputs for the later steps (``pseudo_lifetime="object"``) or leave at the next
+   click, the previous mask keeping what they did (``"step"``: as ``Session(pseudo_lifetime="step")``, the
+   colour images' lifetime since session 9);
 3. the final pass: with probability ``pseudo_prob`` a pseudo click is first proposed without gradients, from
    the model's own error maps (sometimes right, sometimes wrong) or, with probability ``oracle_prob``, from
    the true error maps, and the final pass sees it; otherwise the final pass has no pseudo click, which is
@@ -77,6 +80,7 @@ class TrainConfig:
     err_loss: str = "nfl"  # loss of the FP/FN heads: "nfl" or "bce"
     pseudo_prob: float = 0.5
     oracle_prob: float = 0.3
+    pseudo_lifetime: str = "object"  # "step": pseudo clicks leave the inputs at the next (simulated) human click
     zoom_prob: float = 0.6
     grey_prob: float = 0.15
     paste_prob: float = 0.2
@@ -101,6 +105,8 @@ class TrainConfig:
             raise ValueError(f"trainable must be one of {tuple(TRAINABLE)}, not {self.trainable!r}")
         if self.freeze_bn not in ("backbone", "all"):
             raise ValueError(f"freeze_bn must be 'backbone' or 'all', not {self.freeze_bn!r}")
+        if self.pseudo_lifetime not in ("object", "step"):
+            raise ValueError(f"pseudo_lifetime must be 'object' or 'step', not {self.pseudo_lifetime!r}")
         if self.err_loss not in ("nfl", "bce"):
             raise ValueError(f"err_loss must be 'nfl' or 'bce', not {self.err_loss!r}")
 
@@ -360,6 +366,8 @@ class Trainer:
                     prob = torch.sigmoid(self.forward(plain, image, prev, clicks, pseudo)["seg"])
                 prev = prob
                 clicks = add_error_clicks(clicks, gt, prob, self.nrng)
+                if cfg.pseudo_lifetime == "step":  # as Session(pseudo_lifetime="step"): the mask keeps what they did
+                    pseudo = pseudo[:, :0]
             if self.prng.random() < cfg.pseudo_prob:
                 out = self.forward(plain, image, prev, clicks, pseudo)
                 if self.prng.random() < cfg.oracle_prob:

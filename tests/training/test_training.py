@@ -341,9 +341,31 @@ def test_freeze_bn_all_keeps_every_batchnorm_statistic_while_the_weights_learn(t
     assert not torch.equal(before["seg_head.out.weight"], after["seg_head.out.weight"])
 
 
+@pytest.mark.parametrize("lifetime,final", [("object", 3), ("step", 0)])
+def test_pseudo_lifetime_step_drops_pseudo_clicks_at_the_next_simulated_click(tiny_dataset, tmp_path, lifetime, final):
+    cfg = TrainConfig(data=[str(tiny_dataset)], out=str(tmp_path / "r"), batch=2, crop=64, workers=0, threads=1,
+                      total_steps=100, warmup_steps=1, max_iter=3, iter_pseudo_prob=1.0, pseudo_prob=0.0,
+                      pseudo_lifetime=lifetime)
+    t = Trainer(cfg)
+    t.prng.randint = lambda a, b: b  # three iterative steps, each with its pseudo pass
+    seen = []
+    forward = t.forward
+
+    def spy(net, image, prev, clicks, pseudo_clicks, mirror=False):
+        seen.append((int((clicks[..., 2] != 0).sum()), pseudo_clicks.shape[1]))
+        return forward(net, image, prev, clicks, pseudo_clicks, mirror)
+
+    t.forward = spy
+    t.train_step(t.stream.batch(0))
+    assert len(seen) == 7  # (plain pass + pseudo pass) x 3, then the final pass with gradients
+    assert [p for _, p in seen[1::2]] == [1, 1, 1] if lifetime == "step" else [1, 2, 3]
+    assert seen[-1][1] == final
+    assert seen[-1][0] > seen[0][0]  # the simulated clicks were added
+
+
 def test_recipe_names_are_checked(tmp_path):
     for bad in ({"trainable": "head"}, {"err_loss": "mse"}, {"pseudo_rank": "size"}, {"pseudo_signs": "all"},
-                {"freeze_bn": "decoder"}):
+                {"freeze_bn": "decoder"}, {"pseudo_lifetime": "contradicted"}):
         with pytest.raises(ValueError):
             TrainConfig(data=[], out=str(tmp_path), **bad)
 
