@@ -79,3 +79,13 @@ def click_pixel(qtbot, w, x, y, button=None, modifier=None):
     pos = w.canvas.image_to_widget(x, y)
     qtbot.mouseClick(w.canvas.viewport(), button or Qt.MouseButton.LeftButton,
                      modifier or Qt.KeyboardModifier.NoModifier, pos)  # fmt: skip
+
+
+def finish_one(qtbot, w, x=40, y=40):
+    """Click (x, y), finish the object, and return the one instance the image then holds."""
+    click_pixel(qtbot, w, x, y)
+    wait_idle(qtbot, w)
+    w.ann.finish()
+    wait_idle(qtbot, w)
+    (inst,) = w.ann.store.instances(w.ann.image_id)
+    return inst

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import click_pixel, wait_idle
+from conftest import click_pixel, finish_one, wait_idle
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
@@ -205,11 +205,7 @@ def test_two_objects_two_categories_survive_close_and_reopen(make_window, images
 def test_reopen_instance_refines_and_updates_it(make_window, images, tmp_path, qtbot):
     w = make_window(tmp_path / "p.pcproj", images[:1])
     a = w.ann
-    click_pixel(qtbot, w, 40, 40)
-    wait_idle(qtbot, w)
-    a.finish()
-    wait_idle(qtbot, w)
-    (inst,) = a.store.instances(a.image_id)
+    inst = finish_one(qtbot, w)
     assert a.reopen_instance(inst.id)
     wait_idle(qtbot, w)
     assert a.reopened == inst.id and np.array_equal(a.prediction.mask, inst.mask())
@@ -346,11 +342,7 @@ def test_finish_while_predicting_waits_for_the_latest_click(make_window, images,
 def test_failing_store_call_in_a_command_becomes_a_message(make_window, images, tmp_path, qtbot):
     w = make_window(tmp_path / "p.pcproj", images[:1])
     a = w.ann
-    click_pixel(qtbot, w, 40, 40)
-    wait_idle(qtbot, w)
-    a.finish()
-    wait_idle(qtbot, w)
-    (inst,) = a.store.instances(a.image_id)
+    inst = finish_one(qtbot, w)
     a.store.purge_deleted()
     a.delete_instance(inst.id)
     a.store.purge_deleted()  # the row is gone: undoing the delete cannot restore it

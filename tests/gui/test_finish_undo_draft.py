@@ -4,7 +4,7 @@ crash right after the undo replays the same click list; redo attaches them to th
 from __future__ import annotations
 
 import numpy as np
-from conftest import click_pixel, wait_idle
+from conftest import click_pixel, finish_one, wait_idle
 
 from pseudoclick_gui.project.store import ProjectStore
 
@@ -48,11 +48,7 @@ def test_undo_finish_of_a_reopened_object_gives_back_only_this_edit(make_window,
     proj = tmp_path / "p.pcproj"
     w = make_window(proj, images[:1])
     a = w.ann
-    click_pixel(qtbot, w, 40, 40)
-    wait_idle(qtbot, w)
-    a.finish()
-    wait_idle(qtbot, w)
-    (inst,) = a.store.instances(a.image_id)
+    inst = finish_one(qtbot, w)
     assert a.reopen_instance(inst.id)
     wait_idle(qtbot, w)
     click_pixel(qtbot, w, 120, 100)
