@@ -101,6 +101,10 @@ PROPOSAL_DEFAULTS = {"error_threshold": 0.5, "proposal_rank": "area", "proposal_
                      "pseudo_lifetime": "object", "view_threshold": 0.3, "view_signs": "positive",
                      "view_min_depth": 2.0, "view_confidence": None, "errornet_threshold": 0.5,
                      "zoom_view_min_gain": 1.5}
+# every metadata key the proposal rule reads: what a network inherits when it takes another's rule
+# (``python -m pseudoclick_gui.training.ship … --rules-from C``)
+RULE_META_KEYS = (*PROPOSAL_DEFAULTS, "proposal_scorer", "error_net", "grey_proposal_source", "grey_pseudo_lifetime",
+                  "first_click_zoom")
 
 
 class Session:

@@ -7,6 +7,9 @@ a mix of two runs' statistics describes neither network).
 
     python -m pseudoclick_gui.training.ship RUN/model_step001234.pt [MORE.pt ...] models/pseudoclick-lite0.pt \\
         --meta error_threshold=0.4 --meta-json eval_grabcut=eval_grabcut/summary.json
+
+``--rules-from C`` copies the proposal rule (every key of ``engine.session.RULE_META_KEYS`` that C's metadata
+holds) onto the new checkpoint, so a continued training is measured with the shipped rule, not the paper's.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dst")
     ap.add_argument("--weights", type=float, nargs="+", metavar="W", help="one weight per source (default: equal)")
     ap.add_argument("--stats-from", type=int, metavar="I", help="BatchNorm running statistics from source I (0-based)")
+    ap.add_argument("--rules-from", metavar="C", help="copy the proposal rule from checkpoint C's metadata")
     ap.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="JSON or plain string value")
     ap.add_argument("--meta-json", action="append", default=[], metavar="KEY=FILE", help="a JSON file's summary")
     args = ap.parse_args(argv)
@@ -58,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
             meta["averaged_weights"] = [w / total for w in weights]
         if args.stats_from is not None:
             meta["batchnorm_statistics_from"] = Path(args.src[args.stats_from]).name
+    if args.rules_from:
+        from ..engine.session import RULE_META_KEYS
+
+        rules = load_model(args.rules_from)[1]
+        meta.update({k: rules[k] for k in RULE_META_KEYS if k in rules})
+        meta["rules_from"] = Path(args.rules_from).name
     for item in args.meta:
         k, _, v = item.partition("=")
         meta[k] = _value(v)

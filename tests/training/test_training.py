@@ -209,6 +209,23 @@ def test_ship_averages_checkpoints_and_writes_metadata(tmp_path):
     assert torch.allclose(model.state_dict()[k], expected, atol=2e-3)
 
 
+def test_ship_rules_from_copies_the_proposal_rule_and_nothing_else(tmp_path):
+    from pseudoclick_gui.engine.checkpoint import save_checkpoint
+    from pseudoclick_gui.engine.network import PseudoClickNet
+    from pseudoclick_gui.engine.session import Session
+    from pseudoclick_gui.training.ship import main as ship
+
+    rule = {"proposal_source": "islands+errors", "error_threshold": 0.3, "pseudo_lifetime": "step",
+            "grey_pseudo_lifetime": "object"}
+    save_checkpoint(PseudoClickNet(), tmp_path / "shipped.pt", meta={**rule, "step": 9, "cpu_hours": 5.0})
+    save_checkpoint(PseudoClickNet(), tmp_path / "run.pt", meta={"step": 3})
+    ship([str(tmp_path / "run.pt"), str(tmp_path / "out.pt"), "--rules-from", str(tmp_path / "shipped.pt")])
+    model, meta = load_model(tmp_path / "out.pt")
+    assert {k: meta[k] for k in rule} == rule and meta["step"] == 3 and "cpu_hours" not in meta
+    s = Session(model, "cpu", meta=meta)
+    assert (s.proposal_source, s.error_threshold, s.pseudo_lifetime) == ("islands+errors", 0.3, "step")
+
+
 def test_ship_interpolates_with_weights_and_keeps_one_sources_batchnorm_statistics(tmp_path):
     from pseudoclick_gui.engine.checkpoint import save_checkpoint
     from pseudoclick_gui.engine.network import PseudoClickNet
