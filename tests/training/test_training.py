@@ -442,9 +442,10 @@ def test_proposal_scorer_collect_labels_candidates_with_what_accepting_them_does
     from pseudoclick_gui.evaluation.dataset import find_samples
     from pseudoclick_gui.training.proposals import collect
 
-    s = Session.from_random(device="cpu", seed=3, proposal_source="errors", error_threshold=0.3)
+    # the shipped network (a random one hardly reads its previous-mask input), pseudo clicks living one step
+    s = Session.from_default_checkpoint(device="cpu", proposal_source="errors", error_threshold=0.3, pseudo_lifetime="step")
     out = tmp_path / "rows.jsonl"
-    n = collect(s, [f"{tiny_dataset}:2"], out, exclude_dev=False, max_clicks=3, log=lambda m: None)
+    n = collect(s, [f"{tiny_dataset}:2"], out, exclude_dev=False, max_clicks=3, target=0.999, log=lambda m: None)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert n == len(rows) > 0
     assert {r["source"] for r in rows} <= set(CANDIDATE_SOURCES)
@@ -464,7 +465,20 @@ def test_proposal_scorer_collect_labels_candidates_with_what_accepting_them_does
     before = iou(s.predict().probability > 0.49, gt, ign)
     cand = next(k for k in s.scored_candidates(views=True, zoom=True) if k[0].source == first["source"])
     s.accept_pseudo_click(cand[2])
-    assert iou(s.predict().probability > 0.49, gt, ign) - before == pytest.approx(first["gain"], abs=1e-9)
+    after = s.predict().probability > 0.49
+    assert iou(after, gt, ign) - before == pytest.approx(first["gain"], abs=1e-9)
+    # ... and the robot's next click, made on that mask and building on it, gives the recorded gain_next
+    r2 = RobotClicker(gt, ign)
+    r2.not_clicked, r2.clicks = robot.not_clicked.copy(), list(robot.clicks)
+    c2 = r2.next_click(after)
+    s.add_click(c2.x, c2.y, c2.positive)
+    later = iou(s.predict().probability > 0.49, gt, ign)
+    s.undo()
+    s.undo()
+    plain = s.predict().probability > 0.49
+    c3 = robot.next_click(plain)
+    s.add_click(c3.x, c3.y, c3.positive)
+    assert later - iou(s.predict().probability > 0.49, gt, ign) == pytest.approx(first["gain_next"], abs=1e-9)
 
 
 def test_proposal_scorer_fit_learns_which_way_a_feature_points():
