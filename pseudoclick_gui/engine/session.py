@@ -490,10 +490,15 @@ class Session:
 
     # --------------------------------------------------------------------------------------- clicks
     def add_click(self, x: float, y: float, positive: bool = True) -> Click:
-        """A human click. The previous-mask input becomes the latest prediction."""
+        """A human click. The previous-mask input becomes the latest prediction. A pseudo click accepted since
+        the last prediction gets its prediction first (the app coalesces an accept and a quick click into one
+        prediction; with lifetime ``step`` the pseudo click would otherwise leave the inputs without ever having
+        shaped the mask, and redo would differ from what was done)."""
         with self._lock:
             self._need_image()
             self._check_xy(x, y)
+            if self._dirty and self._history and self._history[-1].kind == "pseudo":
+                self.predict()
             click = Click(float(x), float(y), bool(positive), "human", 1.0)
             self._push("human", click)
             if self._last is not None:
