@@ -637,8 +637,8 @@ class Session:
         return largest_error_click(err[..., 0], err[..., 1], self.errornet_threshold, min_area, blocked,
                                    self.proposal_rank, "both", maps[..., 0])
 
-    def scored_candidates(self, views: bool | None = None, zoom: bool | None = None,
-                          whole: bool | None = None) -> list[tuple[Candidate, dict[str, float], Click, np.ndarray]]:
+    def scored_candidates(self, views: bool | None = None, zoom: bool | None = None, whole: bool | None = None,
+                          sources: tuple[str, ...] | None = None) -> list[tuple[Candidate, dict[str, float], Click, np.ndarray]]:
         """The scored rule's candidates for the current step (``engine.pseudo.proposal_candidates``), each with
         its PROPOSAL_FEATURES, the pseudo click it would be (image pixels) and the network's crop maps with it
         accepted (the look-ahead pass, one forward each). Used by ``propose_pseudo_click`` and by
@@ -647,7 +647,7 @@ class Session:
         ``zoom``: also look for the ``zoom`` candidate (``zoom_view``; its ``pview`` is the closer view's); by
         default when the scorer has a model for it. ``whole``: also run the whole-object network (``whole_view``;
         its ``whole`` candidate and every candidate's ``pwhole``) when the session has one; by default when the
-        scorer uses it."""
+        scorer uses it. ``sources``: only these kinds of candidate get a look-ahead and are returned (default all)."""
         with self._lock:
             step = self._crop_step()
             if step is None:
@@ -679,6 +679,8 @@ class Session:
                                                                    signs, self.view_min_depth, blocked)
                 if found is not None:
                     cands.append(found)
+            if sources is not None:
+                cands = [c for c in cands if c.source in sources]
             if not cands:
                 return []
             image = inputs[0]

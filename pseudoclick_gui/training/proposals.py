@@ -85,9 +85,8 @@ def collect(session, specs: list[str], out: Path, exclude_dev: bool = True, seed
                     if before >= target:
                         break
                     t = p.extra.get("transform")
-                    cands = [c for c in session.scored_candidates(views=True, zoom="zoom" in sources,
-                                                                  whole="whole" in sources)
-                             if c[0].source in sources]
+                    cands = session.scored_candidates(views=True, zoom="zoom" in sources, whole="whole" in sources,
+                                                      sources=sources)
                     base_next = _after_next_click(session, robot, pred, gt, ignore, threshold) if cands else 0.0
                     for cand, feats, pc, after in cands:
                         prob = t.inverse_planes(after[..., :1], h, w)[0]

@@ -373,6 +373,10 @@ def test_scored_proposals_pick_the_likeliest_candidate_and_accepting_reuses_its_
     cands = s.scored_candidates()
     assert len(runs) == len(cands)  # one look-ahead pass per candidate
     assert all(pseudo and pseudo[-1] == click for (_, _, click, _), pseudo in zip(cands, runs))
+    runs.clear()
+    kind = cands[0][0].source
+    only = s.scored_candidates(sources=(kind,))  # only those kinds get a look-ahead pass
+    assert len(runs) == len(only) == sum(c.source == kind for c, *_ in cands) and {c.source for c, *_ in only} == {kind}
     expected = [(scorer.probability(c.source, f), click) for c, f, click, _ in cands]
     assert cands and all(p is not None for p, _ in expected)  # the random network leaves some error region
     runs.clear()

@@ -147,7 +147,7 @@ class CandidateSession(RecordingSession):
         return Prediction(p.probability, p.fp, p.fn, 0.5, 0.0, (0, 0, w, h),
                           {"transform": CropTransform((0, 0, w, h), w, h)})
 
-    def scored_candidates(self, views=None, zoom=None, whole=None):
+    def scored_candidates(self, views=None, zoom=None, whole=None, sources=None):
         out = []
         for k, mask in enumerate(self.afters):
             after = np.zeros((*mask.shape, 3), np.float32)
