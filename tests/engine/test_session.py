@@ -77,7 +77,7 @@ def test_a_human_click_right_after_an_accepted_pseudo_click_builds_on_its_mask(l
     pseudo click leaves the inputs without ever having shaped the mask."""
     results = []
     for predict_between in (True, False):
-        # the shipped network: a random one's pseudo-click encoder starts at zero, so it would not tell
+        # the shipped network: a random one's output barely depends on its pseudo-click and previous-mask inputs
         s = Session.from_default_checkpoint(device="cpu", pseudo_lifetime=lifetime)
         s.set_image(_image())
         s.add_click(60, 50, True)
