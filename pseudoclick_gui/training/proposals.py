@@ -95,7 +95,6 @@ def collect(session, specs: list[str], out: Path, exclude_dev: bool = True, seed
                         correct = ok and (bool(gt[r, c] and not pred[r, c]) if pc.positive else bool(pred[r, c] and not gt[r, c]))
                         now = iou(prob > threshold, gt, ignore)
                         session.accept_pseudo_click(pc)
-                        session.predict()  # the next human click builds on this mask, as in eval and the app
                         later = _after_next_click(session, robot, prob > threshold, gt, ignore, threshold)
                         session.undo()
                         row = {"set": set_name, "sample": sample.name, "step": step, "source": cand.source,
