@@ -23,9 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grey-checkpoint", help="a second checkpoint for grey images (default: the shipped one for grey images, only without --checkpoint)")
     p.add_argument("--whole-checkpoint", help="a whole-object network for --proposal-source whole, or for the whole candidates of a --proposal-scorer that weighs them (a second network fine-tuned on whole objects: pseudoclick train --data SET:W:parts=whole ...)")
     p.add_argument("--no-grey", action="store_true", help="one network for every image: no grey-image checkpoint")
-    p.add_argument("--modes", default="human,pseudo,postproc", help="comma list of human, pseudo, postproc, oracle (pseudo clicks from the true error maps: a diagnostic ceiling), candidates (the scored rule's candidate that raises the IoU most: the ceiling for any scorer)")
+    p.add_argument("--modes", default="human,pseudo,postproc", help="comma list of human, pseudo, postproc, oracle (pseudo clicks from the true error maps: a diagnostic ceiling), candidates (the scored rule's candidate that raises the IoU most: the ceiling for any scorer), verified (the app's annotator: a proposal is accepted when it lands in a true error region of its sign, else withdrawn; not the paper's protocol)")
     p.add_argument("--max-clicks", type=int, default=20)
     p.add_argument("--pseudo-chain", type=int, default=1, metavar="K", help="pseudo/oracle/candidates modes: after each human click accept up to K proposals in a row, as the app's auto-accept chain does (default 1: the paper's protocol)")
+    p.add_argument("--verify-tries", type=int, default=1, metavar="T", help="verified mode: proposals the annotator looks at (withdrawing the wrong ones) per human click before clicking on (default 1)")
     p.add_argument("--chain-confidence", type=float, default=0.0, help="with --pseudo-chain: the second and later proposals only when their confidence reaches this")
     p.add_argument("--limit", type=int, help="evaluate only the first N samples")
     p.add_argument("--subsample", type=int, help="evaluate N samples drawn at random (seed 0) from the set")
@@ -80,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise PseudoClickError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
+    if args.verify_tries < 1:
+        raise PseudoClickError(f"--verify-tries must be at least 1, not {args.verify_tries}")
     # every proposal setting with a flag of the same name; None: the checkpoint's value
     kw = {"zoom_in": not args.no_zoom, "flip": args.flip, "first_click_zoom": args.first_click_zoom,
           "grey_pseudo_lifetime": args.grey_pseudo_lifetime, "grey_proposal_source": args.grey_proposal_source,
@@ -133,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         for s, (img, gt, ign) in bar:
             r = evaluate_sample(session, img, gt, ign, mode, args.max_clicks,
                                 stop_at=0.95 if args.noc_only else None, name=s.name, chain=args.pseudo_chain,
-                                chain_confidence=args.chain_confidence)
+                                chain_confidence=args.chain_confidence, verify_tries=args.verify_tries)
             mode_results.append(r)
             bar.set_postfix(noc90=f"{sum(x.noc(0.9, args.max_clicks) for x in mode_results) / len(mode_results):.2f}")
         summary[mode] = summarize(mode_results, args.max_clicks)
@@ -142,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
                "grey_checkpoint": session.meta.get("grey_checkpoint"), "whole_checkpoint": args.whole_checkpoint,
                "checkpoint_meta": {k: v for k, v in session.meta.items() if k in ("step", "samples_seen", "cpu_hours")},
                "max_clicks": args.max_clicks, "pseudo_chain": args.pseudo_chain,
-               "chain_confidence": args.chain_confidence, "zoom_in": not args.no_zoom, "flip": args.flip,
+               "verify_tries": args.verify_tries, "chain_confidence": args.chain_confidence,
+               "zoom_in": not args.no_zoom, "flip": args.flip,
                "first_click_zoom": session.first_click_zoom,
                **{k: getattr(session, k) for k in PROPOSAL_DEFAULTS},
                "grey_proposal_source": session.grey_proposal_source,
@@ -155,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
     for mode in modes:
         s = summary[mode]
         extra = f"  precision {s['pseudo_precision']:.2f}  gain {s['pseudo_mean_iou_gain']:+.4f}" if "pseudo_precision" in s else ""
+        if "pseudo_withdrawn" in s:
+            extra += f"  withdrawn {s['pseudo_withdrawn']} ({s['withdrawn_per_click']:.2f} per click)"
         print(f"{mode:9s} NoC@85 {s['NoC@85']:.2f}  NoC@90 {s['NoC@90']:.2f}  NoC@95 {s['NoC@95']:.2f}  "
               f">={args.max_clicks}@90 {s['>=' + str(args.max_clicks) + '@90']}  mIoU@3 {s.get('mIoU@3', 0):.3f}  "
               f"mIoU@5 {s.get('mIoU@5', 0):.3f}  SPC {s['seconds_per_click']:.3f}s{extra}")

@@ -12,6 +12,12 @@ Modes:
                  FP and FN regions, the mirrored view's, the closer view's and, with a whole-object network, the
                  ``whole`` one) the one whose look-ahead raises the IoU most is accepted, none when none does: the
                  ceiling for any proposal scorer over these candidates. A diagnostic, not a user mode.
+* ``verified`` — the app's annotator: each proposal is looked at before it is used. One that lands in a true
+                 error region of its sign (what an annotator sees: a negative click on background inside the mask,
+                 a positive one on object outside it) is accepted; any other is withdrawn
+                 (``withdraw_pseudo_click``, which blocks that spot) and the next proposal is looked at, up to
+                 ``verify_tries`` per link. Withdrawals are free in NoC, as pseudo clicks are, and are counted. Not
+                 the paper's protocol (``pseudo`` is): it measures the product's accept/withdraw loop.
 
 The predictor is anything with the ``Session`` interface (set_image, add_click, predict,
 propose_pseudo_click, accept_pseudo_click, refine_with_error_maps).
@@ -28,8 +34,8 @@ from ..engine.pseudo import true_error_click
 from ..engine.types import Click
 from .clicker import RobotClicker, iou
 
-MODES = ("human", "pseudo", "postproc", "oracle", "candidates")
-PSEUDO_MODES = ("pseudo", "oracle", "candidates")  # the modes that accept pseudo clicks
+MODES = ("human", "pseudo", "postproc", "oracle", "candidates", "verified")
+PSEUDO_MODES = ("pseudo", "oracle", "candidates", "verified")  # the modes that accept pseudo clicks
 THRESHOLDS = (0.85, 0.90, 0.95)
 
 
@@ -42,6 +48,7 @@ class SampleResult:
     n_clicks: int
     proposals: int = 0
     proposals_correct: int = 0
+    withdrawn: int = 0  # ``verified`` mode: proposals looked at and withdrawn
     iou_gain: list[float] = field(default_factory=list)  # IoU change from each accepted proposal
 
     def noc(self, target: float, max_clicks: int) -> int:
@@ -53,11 +60,15 @@ class SampleResult:
 
 def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None, mode: str,
                     max_clicks: int = 20, pred_threshold: float = 0.49, stop_at: float | None = None,
-                    name: str = "", chain: int = 1, chain_confidence: float = 0.0) -> SampleResult:
+                    name: str = "", chain: int = 1, chain_confidence: float = 0.0,
+                    verify_tries: int = 1) -> SampleResult:
     """Run the robot user for one object. ``stop_at``: stop once IoU reaches it (NoC only, faster);
     None runs all ``max_clicks`` (needed for mIoU@k). ``chain``: after a human click, up to this many
     proposals are accepted one after another (the app's auto-accept chain), the second and later ones only
-    when their confidence reaches ``chain_confidence``; 1 is the paper's protocol."""
+    when their confidence reaches ``chain_confidence``; 1 is the paper's protocol. ``verify_tries``:
+    ``verified`` mode, how many proposals the annotator looks at per link before giving up on it."""
+    if verify_tries < 1:
+        raise ValueError(f"verify_tries must be at least 1, not {verify_tries}")
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose from {MODES}")
     predictor.set_image(image)
@@ -76,6 +87,8 @@ def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.nda
         for link in range(chain if mode in PSEUDO_MODES else 0):
             if mode == "pseudo":
                 proposal = predictor.propose_pseudo_click()
+            elif mode == "verified":
+                proposal = _verified_click(predictor, p.probability > pred_threshold, gt, ignore, verify_tries, res)
             elif mode == "oracle":
                 proposal = _oracle_click(p.probability > pred_threshold, gt, ignore)
             else:
@@ -96,6 +109,22 @@ def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.nda
             break
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _verified_click(predictor, pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None, tries: int,
+                    res: SampleResult) -> Click | None:
+    """The first of up to ``tries`` proposals that lands in a true error region of its sign; the others are
+    withdrawn (and counted as proposals that were not right)."""
+    for _ in range(tries):
+        proposal = predictor.propose_pseudo_click()
+        if proposal is None:
+            return None
+        if _lands_in_error(proposal, pred, gt, ignore):
+            return proposal
+        predictor.withdraw_pseudo_click(proposal)
+        res.proposals += 1
+        res.withdrawn += 1
+    return None
 
 
 def _oracle_click(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None) -> Click | None:
@@ -151,5 +180,9 @@ def summarize(results: list[SampleResult], max_clicks: int = 20) -> dict:
         out["pseudo_proposals"] = props
         out["pseudo_precision"] = round(sum(r.proposals_correct for r in results) / props, 4)
         gains = [g for r in results for g in r.iou_gain]
-        out["pseudo_mean_iou_gain"] = round(float(np.mean(gains)), 5)
+        out["pseudo_mean_iou_gain"] = round(float(np.mean(gains)), 5) if gains else 0.0
+        withdrawn = sum(r.withdrawn for r in results)
+        if any(r.mode == "verified" for r in results):
+            out["pseudo_withdrawn"] = withdrawn
+            out["withdrawn_per_click"] = round(withdrawn / max(1, clicks), 4)
     return out

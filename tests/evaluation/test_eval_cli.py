@@ -13,19 +13,22 @@ def test_eval_cli_runs_every_mode_and_records_its_settings(tiny_dataset, tmp_pat
     torch.manual_seed(0)
     save_checkpoint(PseudoClickNet(), tmp_path / "m.pt", meta={"proposal_source": "islands+errors", "error_threshold": 0.3})
     out = tmp_path / "ev"
-    code = main(["eval", str(tiny_dataset), "--checkpoint", str(tmp_path / "m.pt"), "--modes", "human,pseudo,oracle,candidates",
-                 "--max-clicks", "3", "--pseudo-chain", "2", "--grey-proposal-source", "islands", "--quiet",
+    code = main(["eval", str(tiny_dataset), "--checkpoint", str(tmp_path / "m.pt"), "--modes",
+                 "human,pseudo,oracle,candidates,verified", "--max-clicks", "3", "--pseudo-chain", "2", "--verify-tries", "2", "--grey-proposal-source", "islands", "--quiet",
                  "--zoom-view-min-gain", "2.5", "--first-click-zoom", "2", "--threads", "1", "--out", str(out)])
     assert code in (0, None)
     payload = json.loads((out / "summary.json").read_text())
-    assert payload["pseudo_chain"] == 2 and payload["grey_proposal_source"] == "islands"
+    assert payload["pseudo_chain"] == 2 and payload["grey_proposal_source"] == "islands" and payload["verify_tries"] == 2
     assert payload["zoom_view_min_gain"] == 2.5 and payload["first_click_zoom"] == 2.0
     assert payload["proposal_source"] == "islands+errors" and payload["error_net"] is False
     summary = payload["summary"]
-    assert set(summary) == {"human", "pseudo", "oracle", "candidates"} and all(s["samples"] == 6 for s in summary.values())
+    assert set(summary) == {"human", "pseudo", "oracle", "candidates", "verified"} and all(s["samples"] == 6 for s in summary.values())
     assert all(1 <= s["NoC@90"] <= 3 for s in summary.values())
     assert summary["oracle"]["pseudo_precision"] == 1.0  # the true error maps are always right
     assert summary["candidates"].get("pseudo_mean_iou_gain", 1.0) > 0  # only candidates that raise the IoU
+    v = summary["verified"]  # every proposal looked at is either accepted (and right) or withdrawn
+    if "pseudo_proposals" in v:
+        assert round(v["pseudo_precision"] * v["pseudo_proposals"]) == v["pseudo_proposals"] - v["pseudo_withdrawn"]
     assert (out / "samples.csv").is_file() and (out / "miou.png").is_file()
 
     # an error net from a file drives the errornet rule: one that sees a missed object everywhere always proposes
@@ -48,6 +51,12 @@ def test_eval_cli_runs_every_mode_and_records_its_settings(tiny_dataset, tmp_pat
     payload = json.loads((out / "summary.json").read_text())
     assert payload["proposal_source"] == "whole" and payload["whole_checkpoint"] == str(tmp_path / "m.pt")
     assert payload["summary"]["pseudo"]["samples"] == 6
+
+
+def test_eval_cli_refuses_a_verify_tries_below_one(tiny_dataset, tmp_path, capsys):
+    code = main(["eval", str(tiny_dataset), "--modes", "verified", "--verify-tries", "0", "--quiet",
+                 "--out", str(tmp_path / "ev")])
+    assert code == 1 and "--verify-tries must be at least 1" in capsys.readouterr().err
 
 
 def test_eval_cli_refuses_an_unreadable_error_net_with_a_message(tiny_dataset, tmp_path, capsys):
