@@ -159,6 +159,9 @@ def run(args: argparse.Namespace) -> int:
     for mode in modes:
         s = summary[mode]
         extra = f"  precision {s['pseudo_precision']:.2f}  gain {s['pseudo_mean_iou_gain']:+.4f}" if "pseudo_precision" in s else ""
+        if s.get("pseudo_accepted_wrong"):
+            extra += (f"  (right {s['pseudo_accepted_right']}: {s.get('pseudo_gain_right', 0):+.4f}, "
+                      f"wrong {s['pseudo_accepted_wrong']}: {s['pseudo_gain_wrong']:+.4f})")
         if "pseudo_withdrawn" in s:
             extra += f"  withdrawn {s['pseudo_withdrawn']} ({s['withdrawn_per_click']:.2f} per click)"
         print(f"{mode:9s} NoC@85 {s['NoC@85']:.2f}  NoC@90 {s['NoC@90']:.2f}  NoC@95 {s['NoC@95']:.2f}  "

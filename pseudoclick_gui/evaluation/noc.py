@@ -50,6 +50,7 @@ class SampleResult:
     proposals_correct: int = 0
     withdrawn: int = 0  # ``verified`` mode: proposals looked at and withdrawn
     iou_gain: list[float] = field(default_factory=list)  # IoU change from each accepted proposal
+    right: list[bool] = field(default_factory=list)  # whether each accepted proposal landed in a true error
 
     def noc(self, target: float, max_clicks: int) -> int:
         for k, v in enumerate(self.ious[:max_clicks], start=1):
@@ -96,11 +97,13 @@ def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.nda
             if proposal is None or (link > 0 and proposal.confidence < chain_confidence):
                 break
             before = iou(p.probability > pred_threshold, gt, ignore)
+            right = _lands_in_error(proposal, p.probability > pred_threshold, gt, ignore)
             res.proposals += 1
-            res.proposals_correct += int(_lands_in_error(proposal, p.probability > pred_threshold, gt, ignore))
+            res.proposals_correct += int(right)
             predictor.accept_pseudo_click(proposal)
             p = predictor.predict()
             res.iou_gain.append(iou(p.probability > pred_threshold, gt, ignore) - before)
+            res.right.append(right)
         if mode == "postproc":
             p = predictor.refine_with_error_maps()
         pred = p.probability > pred_threshold
@@ -181,6 +184,11 @@ def summarize(results: list[SampleResult], max_clicks: int = 20) -> dict:
         out["pseudo_precision"] = round(sum(r.proposals_correct for r in results) / props, 4)
         gains = [g for r in results for g in r.iou_gain]
         out["pseudo_mean_iou_gain"] = round(float(np.mean(gains)), 5) if gains else 0.0
+        for key, want in (("right", True), ("wrong", False)):  # the IoU change of accepted right / wrong ones
+            g = [g for r in results for g, ok in zip(r.iou_gain, r.right) if ok is want]
+            out[f"pseudo_accepted_{key}"] = len(g)
+            if g:
+                out[f"pseudo_gain_{key}"] = round(float(np.mean(g)), 5)
         withdrawn = sum(r.withdrawn for r in results)
         if any(r.mode == "verified" for r in results):
             out["pseudo_withdrawn"] = withdrawn

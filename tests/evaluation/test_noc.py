@@ -66,9 +66,12 @@ def test_accepted_pseudo_clicks_are_free_and_precision_is_measured():
     s = summarize([r])
     assert s["pseudo_proposals"] == 2 and s["pseudo_precision"] == 1.0  # the mask was empty at both proposals
     assert s["pseudo_mean_iou_gain"] == pytest.approx(0.5)  # 0 after the first, 0 -> 1 after the second
+    assert s["pseudo_accepted_right"] == 2 and s["pseudo_accepted_wrong"] == 0 and "pseudo_gain_wrong" not in s
     bad = Click(0.0, 0.0, True, "pseudo", 0.9)  # background: not a FN
     s2 = summarize([evaluate_sample(FakeSession(GT, 4, bad), np.zeros((60, 80, 3), np.uint8), GT, None, "pseudo")])
     assert s2["pseudo_precision"] == 0.0
+    # the fake's masks do not care where the click lands: the wrong ones bring the same gain as right ones would
+    assert s2["pseudo_accepted_wrong"] == 2 and s2["pseudo_gain_wrong"] == pytest.approx(0.5)
 
 
 def test_a_pseudo_chain_accepts_several_proposals_per_human_click_while_they_are_confident():
