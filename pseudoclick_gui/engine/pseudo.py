@@ -502,6 +502,9 @@ def feature_vector(features: dict[str, float], names: tuple[str, ...] = PROPOSAL
     return v
 
 
+SCORER_RANKS = ("probability", "expected")
+
+
 @dataclass(frozen=True)
 class ProposalScorer:
     """Per candidate source, a logistic model over standardised ``feature_vector``s: the probability that
@@ -510,6 +513,20 @@ class ProposalScorer:
     models: dict  # source -> {"mean": [...], "std": [...], "weights": [...], "bias": float[, "features": [...]]}
     threshold: float = 0.6
     features: tuple[str, ...] = PROPOSAL_FEATURES  # a model without its own "features" reads these
+    rank: str = "probability"  # among candidates at or above the threshold: SCORER_RANKS
+
+    def __post_init__(self):
+        if self.rank not in SCORER_RANKS:
+            raise ValueError(f"unknown scorer rank {self.rank!r}; choose from {SCORER_RANKS}")
+
+    def rank_key(self, probability: float, features: dict[str, float]) -> float:
+        """What the scored rule maximises over the candidates that reach the threshold: ``probability`` the
+        scorer's probability; ``expected`` the expected signed change, (2p - 1) times the share of the mask the
+        candidate's look-ahead flips (``changed``): a likely right candidate that moves much beats one that
+        moves little."""
+        if self.rank == "expected":
+            return (2.0 * probability - 1.0) * float(features.get("changed", 0.0))
+        return probability
 
     def model_features(self, source: str) -> tuple[str, ...]:
         """The features ``source``'s model reads (its own list, else the scorer's)."""
@@ -548,7 +565,10 @@ class ProposalScorer:
         return False
 
     def to_dict(self) -> dict:
-        return {"models": self.models, "threshold": self.threshold, "features": list(self.features)}
+        d = {"models": self.models, "threshold": self.threshold, "features": list(self.features)}
+        if self.rank != "probability":  # scorers written before the rank existed stay byte-identical
+            d["rank"] = self.rank
+        return d
 
     @classmethod
     def from_file(cls, path) -> ProposalScorer:
@@ -580,6 +600,6 @@ class ProposalScorer:
                 if "features" in m:
                     mm["features"] = list(names)
                 models[src] = mm
-            return cls(models, float(d.get("threshold", 0.6)), features)
+            return cls(models, float(d.get("threshold", 0.6)), features, str(d.get("rank", "probability")))
         except (KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"malformed proposal scorer: {e}") from e

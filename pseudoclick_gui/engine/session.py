@@ -737,11 +737,14 @@ class Session:
         best = None
         for cand, feats, click, after in self.scored_candidates():
             p = self.proposal_scorer.probability(cand.source, feats)
-            if p is not None and p >= self.proposal_scorer.threshold and (best is None or p > best[0]):
-                best = (p, click, after)
+            if p is None or p < self.proposal_scorer.threshold:
+                continue
+            key = self.proposal_scorer.rank_key(p, feats)
+            if best is None or key > best[0]:
+                best = (key, p, click, after)
         if best is None:
             return None
-        p, click, after = best
+        _, p, click, after = best
         click = replace(click, confidence=p)
         # accepting it re-runs exactly this pass: keep the result so predict() need not run it again
         self._lookahead = (len(self._history), click, t, after)

@@ -47,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--error-net", help="an error net file (training/error_net.py fit) for --proposal-source errornet (default: the checkpoint's)")
     p.add_argument("--errornet-threshold", type=float, help="errornet source: the probability above which the error net's maps count as an error (default: the checkpoint's, else 0.5)")
     p.add_argument("--proposal-scorer", help="a scorer JSON (training/proposals.py fit) for --proposal-source scored (default: the checkpoint's)")
+    p.add_argument("--scorer-rank", choices=("probability", "expected"), help="the scored rule's choice among candidates at or above the threshold: the most probable (the shipped rule), or the largest expected change, (2p - 1) x the share of the mask its look-ahead flips (session 16; default: the scorer's)")
     p.add_argument("--scorer-threshold", type=float, help="the scored rule proposes when its probability reaches this (default: the scorer's)")
     p.add_argument("--island-min-fraction", type=float, help="no island proposal for a part smaller than this fraction of the mask (default: the checkpoint's, else 0)")
     p.add_argument("--island-min-gap", type=float, help="no island proposal for a part closer to the clicked parts than this times the square root of their area (default: the checkpoint's, else 0)")
@@ -118,6 +119,12 @@ def run(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         session.proposal_scorer = replace(session.proposal_scorer, threshold=args.scorer_threshold)
+    if args.scorer_rank is not None:
+        if session.proposal_scorer is None:
+            raise PseudoClickError("--scorer-rank: no proposal scorer (give --proposal-scorer)")
+        from dataclasses import replace
+
+        session.proposal_scorer = replace(session.proposal_scorer, rank=args.scorer_rank)
     samples = find_samples(Path(args.dataset), args.modality, args.volume_slices)
     if args.subsample and args.subsample < len(samples):
         import random

@@ -337,6 +337,14 @@ def test_proposal_scorer_is_a_logistic_model_per_source_and_rejects_malformed_de
     assert scorer.probability("fn", feats) == pytest.approx(1 / (1 + np.exp(-1.0)))
     assert scorer.probability("island", feats) is None  # no model: never proposed
     assert ProposalScorer.from_dict(scorer.to_dict()) == ProposalScorer({"fn": m}, 0.7)
+    # the rank among candidates that reach the threshold: the probability, or the expected signed change
+    expected = ProposalScorer({"fn": m}, 0.7, rank="expected")
+    assert expected.rank_key(0.9, {"changed": 0.5}) == pytest.approx(0.4)
+    assert expected.rank_key(0.9, {"changed": 0.5}) < expected.rank_key(0.8, {"changed": 2.0})
+    assert scorer.rank_key(0.9, {"changed": 0.5}) == 0.9
+    assert ProposalScorer.from_dict(expected.to_dict()) == expected and "rank" not in scorer.to_dict()
+    with pytest.raises(ValueError, match="rank"):
+        ProposalScorer.from_dict({"models": {"fn": m}, "rank": "loudest"})
     v = feature_vector(dict.fromkeys(PROPOSAL_FEATURES, 0.0))
     assert v[PROPOSAL_FEATURES.index("area_frac")] == pytest.approx(np.log(1e-4))  # logs are floored
     for bad in ({"models": {"fn": {**m, "weights": [1.0]}}}, {"models": {"elsewhere": m}}, {"thresholds": 1},

@@ -379,6 +379,14 @@ def test_scored_proposals_pick_the_likeliest_candidate_and_accepting_reuses_its_
     assert len(runs) == len(only) == sum(c.source == kind for c, *_ in cands) and {c.source for c, *_ in only} == {kind}
     expected = [(scorer.probability(c.source, f), click) for c, f, click, _ in cands]
     assert cands and all(p is not None for p, _ in expected)  # the random network leaves some error region
+    from dataclasses import replace
+
+    s.proposal_scorer = replace(scorer, rank="expected")  # the largest expected change instead
+    by_change = [((2 * scorer.probability(c.source, f) - 1) * f["changed"], click) for c, f, click, _ in cands]
+    c = s.propose_pseudo_click()
+    best = max(by_change, key=lambda e: e[0])[1]
+    assert (c.x, c.y, c.positive) == (best.x, best.y, best.positive)
+    s.proposal_scorer = scorer
     runs.clear()
     c = s.propose_pseudo_click()
     p, best = max(expected, key=lambda e: e[0])

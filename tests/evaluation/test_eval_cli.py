@@ -62,6 +62,26 @@ def test_eval_cli_refuses_a_verify_tries_below_one(tiny_dataset, tmp_path, capsy
     assert code == 1 and "--verify-tries must be at least 1" in capsys.readouterr().err
 
 
+def test_eval_cli_scorer_rank_needs_a_scorer_and_is_recorded(tiny_dataset, tmp_path, capsys):
+    from pseudoclick_gui.engine.checkpoint import save_checkpoint
+    from pseudoclick_gui.engine.network import PseudoClickNet
+    from pseudoclick_gui.engine.pseudo import PROPOSAL_FEATURES
+
+    torch.manual_seed(0)
+    save_checkpoint(PseudoClickNet(), tmp_path / "plain.pt")
+    code = main(["eval", str(tiny_dataset), "--checkpoint", str(tmp_path / "plain.pt"), "--modes", "human",
+                 "--scorer-rank", "expected", "--quiet", "--out", str(tmp_path / "ev")])
+    assert code == 1 and "--scorer-rank: no proposal scorer" in capsys.readouterr().err
+    k = len(PROPOSAL_FEATURES)
+    m = {"mean": [0.0] * k, "std": [1.0] * k, "weights": [0.0] * k, "bias": 0.0}
+    save_checkpoint(PseudoClickNet(), tmp_path / "scored.pt",
+                    meta={"proposal_source": "scored", "proposal_scorer": {"models": {"fp": m}, "threshold": 0.5}})
+    main(["eval", str(tiny_dataset), "--checkpoint", str(tmp_path / "scored.pt"), "--modes", "pseudo", "--max-clicks",
+          "2", "--scorer-rank", "expected", "--quiet", "--threads", "1", "--out", str(tmp_path / "ev")])
+    payload = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    assert payload["proposal_scorer"]["rank"] == "expected"
+
+
 def test_eval_cli_refuses_an_unreadable_error_net_with_a_message(tiny_dataset, tmp_path, capsys):
     (tmp_path / "net.pt").write_bytes(b"not a net")
     code = main(["eval", str(tiny_dataset), "--modes", "pseudo", "--proposal-source", "errornet", "--error-net",
