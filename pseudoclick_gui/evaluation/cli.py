@@ -113,18 +113,15 @@ def run(args: argparse.Namespace) -> int:
         session = Session.from_checkpoint(find_default_checkpoint(), grey_checkpoint=args.grey_checkpoint, **kw)
     else:
         session = Session.from_default_checkpoint(grey=not args.no_grey, **kw)
-    if args.scorer_threshold is not None:
+    scorer_changes = {k: v for k, v in (("threshold", args.scorer_threshold), ("rank", args.scorer_rank))
+                      if v is not None}
+    if scorer_changes:
         if session.proposal_scorer is None:
-            raise PseudoClickError("--scorer-threshold: no proposal scorer (give --proposal-scorer)")
+            flag = "--scorer-" + next(iter(scorer_changes))
+            raise PseudoClickError(f"{flag}: no proposal scorer (give --proposal-scorer)")
         from dataclasses import replace
 
-        session.proposal_scorer = replace(session.proposal_scorer, threshold=args.scorer_threshold)
-    if args.scorer_rank is not None:
-        if session.proposal_scorer is None:
-            raise PseudoClickError("--scorer-rank: no proposal scorer (give --proposal-scorer)")
-        from dataclasses import replace
-
-        session.proposal_scorer = replace(session.proposal_scorer, rank=args.scorer_rank)
+        session.proposal_scorer = replace(session.proposal_scorer, **scorer_changes)
     samples = find_samples(Path(args.dataset), args.modality, args.volume_slices)
     if args.subsample and args.subsample < len(samples):
         import random

@@ -86,18 +86,19 @@ def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.nda
         p = predictor.predict()
         res.n_clicks += 1
         for link in range(chain if mode in PSEUDO_MODES else 0):
+            now = p.probability > pred_threshold
             if mode == "pseudo":
                 proposal = predictor.propose_pseudo_click()
             elif mode == "verified":
-                proposal = _verified_click(predictor, p.probability > pred_threshold, gt, ignore, verify_tries, res)
+                proposal = _verified_click(predictor, now, gt, ignore, verify_tries, res)
             elif mode == "oracle":
-                proposal = _oracle_click(p.probability > pred_threshold, gt, ignore)
+                proposal = _oracle_click(now, gt, ignore)
             else:
                 proposal = _best_candidate(predictor, p, gt, ignore, pred_threshold)
             if proposal is None or (link > 0 and proposal.confidence < chain_confidence):
                 break
-            before = iou(p.probability > pred_threshold, gt, ignore)
-            right = _lands_in_error(proposal, p.probability > pred_threshold, gt, ignore)
+            before = iou(now, gt, ignore)
+            right = _lands_in_error(proposal, now, gt, ignore)
             res.proposals += 1
             res.proposals_correct += int(right)
             predictor.accept_pseudo_click(proposal)
