@@ -16,6 +16,12 @@ One step (FACTS §1 and §5, plus what PseudoClick needs):
    (``err_loss="bce"``: plain binary cross-entropy on FP and FN instead, whose probabilities stay calibrated,
    so that "error probability >= 0.5" means what the proposal rule assumes; NFL compresses them).
 
+``keep_human`` > 0 anchors the human-click behaviour to the ``init`` network while the pseudo-click path learns:
+on the samples whose final pass has no pseudo click, the mask loss is a distillation toward that network's
+(frozen) prediction on the same inputs, weighted ``keep_human``, instead of NFL against the ground truth. The
+samples with a pseudo click learn from the ground truth as before. The same network then has two behaviours to
+compare: without pseudo clicks close to the one it started from, with them trained for them.
+
 ``trainable="pseudo"`` trains only the pseudo-click encoder and the error head, every other weight and
 BatchNorm statistic frozen: the human-click segmentation stays what it was (the grey and medical behaviour with
 it), and the run spends its steps on what pseudo clicks need — an error head whose proposals are right, and a
@@ -78,6 +84,7 @@ class TrainConfig:
     pseudo_view_threshold: float = 0.3  # the "views" sources: the mirrored view's confidence (Session.view_threshold)
     trainable: str = "all"  # "all"; "pseudo": only the pseudo-click encoder and the error head learn; "err": the error head
     err_loss: str = "nfl"  # loss of the FP/FN heads: "nfl" or "bce"
+    keep_human: float = 0.0  # > 0: passes without a pseudo click distil the init network's mask (needs init)
     pseudo_prob: float = 0.5
     oracle_prob: float = 0.3
     pseudo_lifetime: str = "object"  # "step": pseudo clicks leave the inputs at the next (simulated) human click
@@ -107,6 +114,8 @@ class TrainConfig:
             raise ValueError(f"freeze_bn must be 'backbone' or 'all', not {self.freeze_bn!r}")
         if self.pseudo_lifetime not in ("object", "step"):
             raise ValueError(f"pseudo_lifetime must be 'object' or 'step', not {self.pseudo_lifetime!r}")
+        if self.keep_human < 0 or (self.keep_human > 0 and not self.init):
+            raise ValueError("keep_human must be >= 0, and > 0 needs init (the network it anchors to)")
         if self.err_loss not in ("nfl", "bce"):
             raise ValueError(f"err_loss must be 'nfl' or 'bce', not {self.err_loss!r}")
 
@@ -228,6 +237,13 @@ class Trainer:
             torch.set_rng_state(state["torch_rng"])
             self.prng.setstate(_to_tuple(state["python_rng"]))
             self.nrng.bit_generator.state = state["numpy_rng"]
+        self.teacher = None
+        if cfg.keep_human > 0:  # the frozen network the human-click behaviour is anchored to
+            from ..engine.checkpoint import read_checkpoint
+
+            self.teacher = PseudoClickNet(NetConfig.from_dict(cfg.net))
+            self.teacher.load_state_dict({k: v.float() for k, v in read_checkpoint(cfg.init)["state_dict"].items()})
+            self.teacher.to(self.device).to(memory_format=torch.channels_last).eval().requires_grad_(False)
         self.net = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
@@ -383,7 +399,7 @@ class Trainer:
             obj = gt > 0.5
             t_fp = torch.where(valid, (~obj & pred).float(), torch.full_like(gt, -1.0))
             t_fn = torch.where(valid, (obj & ~pred).float(), torch.full_like(gt, -1.0))
-        l_seg = normalized_focal_loss(seg, gt)
+        l_seg = self._mask_loss(seg, gt, image, prev, clicks, pseudo)
         l_fp = error_loss(err[:, :1], t_fp, cfg.err_loss)
         l_fn = error_loss(err[:, 1:], t_fn, cfg.err_loss)
         lam = cfg.lambdas
@@ -399,6 +415,24 @@ class Trainer:
             iou = _batch_iou(seg, gt)
         return {"loss": loss.item(), "seg": l_seg.item(), "fp": l_fp.item(), "fn": l_fn.item(), "iou": iou,
                 "lr": self.opt.param_groups[-1]["lr"], "n_iter": n_iter}
+
+    def _mask_loss(self, seg, gt, image, prev, clicks, pseudo) -> torch.Tensor:
+        """NFL against the ground truth; with ``keep_human``, the samples without a pseudo click in this pass
+        instead match the teacher's mask probability (binary cross-entropy with soft targets)."""
+        if self.teacher is None:
+            return normalized_focal_loss(seg, gt)
+        human = ~(pseudo[..., 2] != 0).any(1) if pseudo.shape[1] else torch.ones(len(seg), dtype=torch.bool)
+        human = human.to(seg.device)
+        loss = seg.new_zeros(())
+        if (~human).any():
+            loss = loss + normalized_focal_loss(seg[~human], gt[~human]) * (~human).float().mean()
+        if human.any():
+            with torch.no_grad():
+                target = torch.sigmoid(self.forward(self.teacher, image[human], prev[human], clicks[human],
+                                                    pseudo[human])["seg"])
+            kd = torch.nn.functional.binary_cross_entropy_with_logits(seg[human], target)
+            loss = loss + self.cfg.keep_human * kd * human.float().mean()
+        return loss
 
     # ------------------------------------------------------------------------------------------------ run
     def run(self) -> int:

@@ -586,3 +586,31 @@ def test_parts_to_whole_clicks_inside_the_part_and_targets_the_object_that_holds
     for k in range(6):  # a part pasted, shrunk, into a host: its clicks follow the pasted object, not the old part
         gt = batch["gt"][k, 0].numpy()
         assert all(gt[int(r), int(c)] > 0.5 for r, c, sign in batch["clicks"][k].numpy() if sign > 0)
+
+
+def test_keep_human_distils_the_init_network_where_there_is_no_pseudo_click(tiny_dataset, tmp_path):
+    from pseudoclick_gui.engine.checkpoint import save_checkpoint
+    from pseudoclick_gui.engine.network import PseudoClickNet
+
+    with pytest.raises(ValueError):
+        TrainConfig(data=[], out=str(tmp_path), keep_human=1.0)  # nothing to anchor to
+    torch.manual_seed(3)
+    save_checkpoint(PseudoClickNet(), tmp_path / "init.pt")
+    t = Trainer(_cfg(tiny_dataset, tmp_path / "r", init=str(tmp_path / "init.pt"), keep_human=1.0, freeze_bn="all"))
+    t.train_mode()
+    batch = t.stream.batch(0)
+    image = batch["image"].float() / 255.0
+    gt, clicks = batch["gt"], batch["clicks"]
+    prev = torch.zeros(len(gt), 1, *gt.shape[-2:])
+    # sample 0 has a pseudo click in the pass, sample 1 none (a zero sign is padding)
+    pseudo = torch.tensor([[[20.0, 20.0, 1.0]], [[0.0, 0.0, 0.0]]])
+    seg = t.forward(t.model, image, prev, clicks, pseudo)["seg"].detach().requires_grad_(True)
+    t._mask_loss(seg, gt, image, prev, clicks, pseudo).backward()
+    # the student still is the teacher (fp16 rounding aside): the sample without a pseudo click has nothing to
+    # learn, while the one with a pseudo click learns from the ground truth
+    assert seg.grad[1].abs().max() < 1e-3 * seg.grad[0].abs().max()
+    assert seg.grad[0].abs().max() > 0
+    # a student that moved away is pulled back toward the teacher's mask, not toward the ground truth
+    moved = (seg.detach() + 3.0).requires_grad_(True)
+    t._mask_loss(moved, gt, image, prev, clicks, pseudo).backward()
+    assert (moved.grad[1] > 0).float().mean() > 0.99  # lowering every logit is the way back
