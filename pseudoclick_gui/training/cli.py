@@ -37,6 +37,7 @@ RECIPE = [
     ("trainable", str, "all; pseudo: only the pseudo-click encoder and the error head learn; err: only the error head (default all)"),
     ("err_loss", str, "loss of the FP/FN heads: nfl or bce (calibrated probabilities) (default nfl)"),
     ("keep_human", float, "> 0: on samples whose final pass has no pseudo click, distil the --init network's mask with this weight instead of learning from the ground truth, so the human-click behaviour stays that network's while the pseudo-click path learns (default 0)"),
+    ("pseudo_target", str, "what a pass with a pseudo click learns: gt, or teacher (with --keep-human): the --init network's answer to a right pseudo click given as a human click, and its answer without a wrong one, so the mask never learns from the training sets' masks (default gt)"),
     ("zoom_prob", float, "object-centred crop probability (default 0.6)"),
     ("paste_prob", float, "copy-paste augmentation probability (default 0.2)"),
     ("nest_prob", float, "nested paste: the object, shrunk, inside another training object, which becomes a distractor (default 0)"),

@@ -614,3 +614,51 @@ def test_keep_human_distils_the_init_network_where_there_is_no_pseudo_click(tiny
     moved = (seg.detach() + 3.0).requires_grad_(True)
     t._mask_loss(moved, gt, image, prev, clicks, pseudo).backward()
     assert (moved.grad[1] > 0).float().mean() > 0.99  # lowering every logit is the way back
+
+
+def test_pseudo_clicks_right_judges_each_click_against_the_prediction_it_corrects():
+    from pseudoclick_gui.training.loop import pseudo_clicks_right
+
+    gt = torch.zeros(1, 1, 10, 10)
+    gt[..., :5] = 1.0
+    gt[..., 9, 9] = -1.0  # ignore
+    corrected = torch.zeros(1, 1, 10, 10)
+    corrected[..., :3] = 0.9  # columns 0-2 taken: 3-4 missed object
+    corrected[..., 8:] = 0.9  # columns 8-9 wrongly taken background
+    pseudo = torch.tensor([[[2.0, 4.0, 1.0],    # missed object, positive: right
+                            [2.0, 1.0, 1.0],    # already taken, positive: wrong
+                            [2.0, 8.0, -1.0],   # wrongly taken background, negative: right
+                            [2.0, 6.0, -1.0],   # background not taken, negative: wrong
+                            [9.0, 9.0, -1.0],   # ignore pixel: wrong
+                            [2.0, 4.0, 0.0]]])  # padding
+    assert pseudo_clicks_right(pseudo, gt, corrected).tolist() == [[True, False, True, False, False, False]]
+
+
+def test_teacher_target_follows_a_right_pseudo_click_as_a_human_click_and_ignores_a_wrong_one(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError):
+        TrainConfig(data=[], out=str(tmp_path), pseudo_target="teacher")  # no teacher
+    # the shipped network: a click changes what it answers (a random one hardly listens to clicks)
+    t = Trainer(_cfg(tiny_dataset, tmp_path / "r", init=str(ROOT / "models" / "pseudoclick-lite0.pt"), keep_human=1.0,
+                     pseudo_target="teacher", freeze_bn="all"))
+    batch = t.stream.batch(0)
+    image = batch["image"].float() / 255.0
+    gt, clicks = batch["gt"], batch["clicks"]
+    prev = torch.zeros(len(gt), 1, *gt.shape[-2:])
+    corrected = torch.zeros_like(prev)  # nothing taken: a positive click on the object is right, on background wrong
+    obj = (gt[0, 0] > 0.5).nonzero()[0].tolist()
+    bg = (gt[1, 0] == 0).nonzero()[0].tolist()
+    pseudo = torch.tensor([[[*map(float, obj), 1.0]], [[*map(float, bg), 1.0]]])
+
+    def loss_grad(logits):
+        logits = logits.detach().requires_grad_(True)
+        t._mask_loss(logits, gt, image, prev, clicks, pseudo, corrected).backward()
+        return logits.grad.abs().amax(dim=(1, 2, 3))
+
+    with torch.no_grad():
+        as_human = t.forward(t.teacher, image, prev, torch.cat([clicks, pseudo], 1), pseudo[:, :0])["seg"]
+        without = t.forward(t.teacher, image, prev, clicks, pseudo[:, :0])["seg"]
+    followed = torch.cat([as_human[:1], without[1:]])
+    assert loss_grad(followed).max() < 1e-6  # exactly the targets: right one followed, wrong one ignored
+    assert (torch.sigmoid(as_human[0]) - torch.sigmoid(without[0])).abs().max() > 0.1
+    g = loss_grad(without)  # ignoring both: wrong for the right click only
+    assert g[0] > 1e-6 and g[1] < 1e-9
