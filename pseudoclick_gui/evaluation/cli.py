@@ -16,6 +16,8 @@ from ..engine.pseudo import (  # numpy and OpenCV only
 )
 from ..errors import PseudoClickError
 
+MIRRORED = "~mirrored"  # name suffix of a sample's left-right mirrored copy (--mirrored)
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="folder with images/, masks/ and optional ignore/")
@@ -37,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-zoom", action="store_true", help="disable RITM zoom-in")
     p.add_argument("--first-click-zoom", type=float, metavar="G", help="zoom in from the first click when the window around its mask shows the object at least G times larger (0: from the second click, RITM's rule; default: the checkpoint's, else 0)")
     p.add_argument("--flip", action="store_true", help="test-time horizontal flip averaging")
+    p.add_argument("--mirrored", action="store_true", help="also run every sample mirrored left-right (named NAME~mirrored): the same objects, a second robot trajectory each. The summary adds each half's NoC@85/90 ('halves'): how far they differ is the chance in a NoC figure on this set")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--proposal-rank", choices=RANKS, help="which error region a proposal comes from (default: the checkpoint's, else area)")
     p.add_argument("--proposal-signs", choices=SIGNS, help="which error maps may propose (default: the checkpoint's, else both)")
@@ -69,6 +72,7 @@ def _llr(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
     from tqdm import tqdm
 
@@ -133,24 +137,33 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"eval_{Path(args.dataset).resolve().name}")
     out.mkdir(parents=True, exist_ok=True)
     results, summary = [], {}
+    names = [s.name for s in samples]
     loaded = [s.load() for s in samples]
+    if args.mirrored:
+        names += [n + MIRRORED for n in names]
+        loaded += [tuple(None if a is None else np.ascontiguousarray(a[:, ::-1]) for a in sample) for sample in loaded]
     for mode in modes:
         mode_results = []
-        bar = tqdm(zip(samples, loaded), total=len(samples), desc=mode, disable=args.quiet, file=sys.stderr)
-        for s, (img, gt, ign) in bar:
+        bar = tqdm(zip(names, loaded), total=len(names), desc=mode, disable=args.quiet, file=sys.stderr)
+        for name, (img, gt, ign) in bar:
             r = evaluate_sample(session, img, gt, ign, mode, args.max_clicks,
-                                stop_at=0.95 if args.noc_only else None, name=s.name, chain=args.pseudo_chain,
+                                stop_at=0.95 if args.noc_only else None, name=name, chain=args.pseudo_chain,
                                 chain_confidence=args.chain_confidence, verify_tries=args.verify_tries)
             mode_results.append(r)
             bar.set_postfix(noc90=f"{sum(x.noc(0.9, args.max_clicks) for x in mode_results) / len(mode_results):.2f}")
         summary[mode] = summarize(mode_results, args.max_clicks)
+        if args.mirrored:
+            summary[mode]["halves"] = {
+                half: {k: v for k, v in summarize([r for r in mode_results if r.name.endswith(MIRRORED) == flipped],
+                                                  args.max_clicks).items() if k in ("NoC@85", "NoC@90")}
+                for half, flipped in (("as_is", False), ("mirrored", True))}
         results += mode_results
     payload = {"dataset": str(Path(args.dataset).resolve()), "checkpoint": session.meta.get("path"),
                "grey_checkpoint": session.meta.get("grey_checkpoint"), "whole_checkpoint": args.whole_checkpoint,
                "checkpoint_meta": {k: v for k, v in session.meta.items() if k in ("step", "samples_seen", "cpu_hours")},
                "max_clicks": args.max_clicks, "pseudo_chain": args.pseudo_chain,
                "verify_tries": args.verify_tries, "chain_confidence": args.chain_confidence,
-               "zoom_in": not args.no_zoom, "flip": args.flip,
+               "zoom_in": not args.no_zoom, "flip": args.flip, "mirrored": args.mirrored,
                "first_click_zoom": session.first_click_zoom,
                **{k: getattr(session, k) for k in PROPOSAL_DEFAULTS},
                "grey_proposal_source": session.grey_proposal_source,
@@ -171,6 +184,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{mode:9s} NoC@85 {s['NoC@85']:.2f}  NoC@90 {s['NoC@90']:.2f}  NoC@95 {s['NoC@95']:.2f}  "
               f">={args.max_clicks}@90 {s['>=' + str(args.max_clicks) + '@90']}  mIoU@3 {s.get('mIoU@3', 0):.3f}  "
               f"mIoU@5 {s.get('mIoU@5', 0):.3f}  SPC {s['seconds_per_click']:.3f}s{extra}")
+        if "halves" in s:
+            print("          " + "  ".join(f"{half} NoC@85 {h['NoC@85']:.2f} NoC@90 {h['NoC@90']:.2f}"
+                                          for half, h in s["halves"].items()))
     print(f"wrote {out / 'summary.json'}, {out / 'samples.csv'}, {out / 'miou.png'}")
     print(json.dumps({m: {k: v for k, v in summary[m].items() if k != "mIoU@k"} for m in modes}))
     return 0

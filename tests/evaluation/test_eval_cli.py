@@ -87,3 +87,34 @@ def test_eval_cli_refuses_an_unreadable_error_net_with_a_message(tiny_dataset, t
     code = main(["eval", str(tiny_dataset), "--modes", "pseudo", "--proposal-source", "errornet", "--error-net",
                  str(tmp_path / "net.pt"), "--quiet", "--out", str(tmp_path / "ev")])
     assert code == 1 and "not a readable error net" in capsys.readouterr().err
+
+
+def test_eval_cli_mirrored_adds_each_sample_mirrored_and_reports_both_halves(tiny_dataset, tmp_path):
+    import csv
+
+    import cv2
+
+    flipped = tmp_path / "flipped"  # the same set mirrored on disk
+    for sub in ("images", "masks"):
+        (flipped / sub).mkdir(parents=True)
+        for f in (tiny_dataset / sub).iterdir():
+            cv2.imwrite(str(flipped / sub / f.name), cv2.imread(str(f), cv2.IMREAD_UNCHANGED)[:, ::-1])
+    (flipped / "instances.csv").write_text((tiny_dataset / "instances.csv").read_text())
+
+    def run(dataset, out, *extra):  # the shipped network: trajectories that differ from object to object
+        main(["eval", str(dataset), "--modes", "human", "--max-clicks", "3", "--quiet", "--threads", "1",
+              "--out", str(tmp_path / out), *extra])
+        payload = json.loads((tmp_path / out / "summary.json").read_text())
+        with open(tmp_path / out / "samples.csv") as f:
+            rows = {row["sample"]: [row[f"iou@{k}"] for k in (1, 2, 3)] for row in csv.DictReader(f)}
+        return payload, rows
+
+    both, rows = run(tiny_dataset, "both", "--mirrored")
+    plain, plain_rows = run(tiny_dataset, "plain")
+    mirror, mirror_rows = run(flipped, "mirror")
+    assert both["mirrored"] is True and both["summary"]["human"]["samples"] == 12
+    assert rows == {**plain_rows, **{n + "~mirrored": v for n, v in mirror_rows.items()}}
+    halves = both["summary"]["human"]["halves"]
+    assert halves["as_is"]["NoC@90"] == plain["summary"]["human"]["NoC@90"]
+    assert halves["mirrored"]["NoC@90"] == mirror["summary"]["human"]["NoC@90"]
+    assert both["summary"]["human"]["NoC@90"] == (halves["as_is"]["NoC@90"] + halves["mirrored"]["NoC@90"]) / 2
