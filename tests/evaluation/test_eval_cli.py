@@ -106,14 +106,23 @@ def test_eval_cli_mirrored_adds_each_sample_mirrored_and_reports_both_halves(tin
               "--out", str(tmp_path / out), *extra])
         payload = json.loads((tmp_path / out / "summary.json").read_text())
         with open(tmp_path / out / "samples.csv") as f:
-            rows = {row["sample"]: [row[f"iou@{k}"] for k in (1, 2, 3)] for row in csv.DictReader(f)}
+            rows = {row["sample"]: [float(row[f"iou@{k}"]) for k in (1, 2, 3)] for row in csv.DictReader(f)}
         return payload, rows
 
     both, rows = run(tiny_dataset, "both", "--mirrored")
     plain, plain_rows = run(tiny_dataset, "plain")
     mirror, mirror_rows = run(flipped, "mirror")
     assert both["mirrored"] is True and both["summary"]["human"]["samples"] == 12
-    assert rows == {**plain_rows, **{n + "~mirrored": v for n, v in mirror_rows.items()}}
+    expected = {**plain_rows, **{n + "~mirrored": v for n, v in mirror_rows.items()}}
+    assert rows.keys() == expected.keys()
+
+    def gap(a, b):
+        return max(abs(x - y) for n in a for x, y in zip(a[n], b[n]))
+
+    # CPU convolutions are not bit-reproducible from run to run (a pixel at the threshold may flip: < 0.001 IoU
+    # here), while an object and its mirror image differ by far more
+    assert gap(rows, expected) < 0.003
+    assert gap({n: rows[n + "~mirrored"] for n in plain_rows}, plain_rows) > 0.01
     halves = both["summary"]["human"]["halves"]
     assert halves["as_is"]["NoC@90"] == plain["summary"]["human"]["NoC@90"]
     assert halves["mirrored"]["NoC@90"] == mirror["summary"]["human"]["NoC@90"]
