@@ -25,8 +25,9 @@ compare: without pseudo clicks close to the one it started from, with them train
 sample whose pseudo click is right (in a true error region of its sign, judged against the prediction it
 corrects) distils the teacher's answer to that click given as a *human* click, and a sample whose pseudo click is
 wrong the teacher's answer without it. The network learns how far to follow a pseudo click, in the teacher's own
-mask quality, instead of moving toward the training sets' coarser masks (what more training on the ground truth
-did to GrabCut's NoC@90 in r12 and r15).
+mask quality, and never sees the training sets' masks (it needs ``pseudo_lifetime="step"``, so that every pseudo
+click in the final pass was proposed from that pass's own prediction). Session 17 (``models/MODEL.md``): with
+every weight learning, the human-click answers still moved on GrabCut; with ``trainable="pseudo"`` they stay close.
 
 ``trainable="pseudo"`` trains only the pseudo-click encoder and the error head, every other weight and
 BatchNorm statistic frozen: the human-click segmentation stays what it was (the grey and medical behaviour with
@@ -123,8 +124,10 @@ class TrainConfig:
             raise ValueError(f"pseudo_lifetime must be 'object' or 'step', not {self.pseudo_lifetime!r}")
         if self.keep_human < 0 or (self.keep_human > 0 and not self.init):
             raise ValueError("keep_human must be >= 0, and > 0 needs init (the network it anchors to)")
-        if self.pseudo_target not in ("gt", "teacher") or (self.pseudo_target == "teacher" and not self.keep_human):
-            raise ValueError(f"pseudo_target must be 'gt' or 'teacher' (which needs keep_human), not {self.pseudo_target!r}")
+        if self.pseudo_target not in ("gt", "teacher") or (
+                self.pseudo_target == "teacher" and (not self.keep_human or self.pseudo_lifetime != "step")):
+            raise ValueError(f"pseudo_target must be 'gt' or 'teacher' (which needs keep_human and pseudo_lifetime "
+                             f"'step'), not {self.pseudo_target!r}")
         if self.err_loss not in ("nfl", "bce"):
             raise ValueError(f"err_loss must be 'nfl' or 'bce', not {self.err_loss!r}")
 

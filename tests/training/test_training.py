@@ -637,9 +637,11 @@ def test_pseudo_clicks_right_judges_each_click_against_the_prediction_it_correct
 def test_teacher_target_follows_a_right_pseudo_click_as_a_human_click_and_ignores_a_wrong_one(tiny_dataset, tmp_path):
     with pytest.raises(ValueError):
         TrainConfig(data=[], out=str(tmp_path), pseudo_target="teacher")  # no teacher
+    with pytest.raises(ValueError):  # older pseudo clicks would have no prediction to be judged against
+        TrainConfig(data=[], out=str(tmp_path), init="x.pt", keep_human=1.0, pseudo_target="teacher")
     # the shipped network: a click changes what it answers (a random one hardly listens to clicks)
     t = Trainer(_cfg(tiny_dataset, tmp_path / "r", init=str(ROOT / "models" / "pseudoclick-lite0.pt"), keep_human=1.0,
-                     pseudo_target="teacher", freeze_bn="all"))
+                     pseudo_target="teacher", pseudo_lifetime="step", freeze_bn="all"))
     batch = t.stream.batch(0)
     image = batch["image"].float() / 255.0
     gt, clicks = batch["gt"], batch["clicks"]
