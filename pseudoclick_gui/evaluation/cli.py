@@ -12,6 +12,7 @@ from ..engine.pseudo import (  # numpy and OpenCV only
     PROPOSAL_SOURCES,
     PSEUDO_LIFETIMES,
     RANKS,
+    SCORER_RANKS,
     SIGNS,
 )
 from ..errors import PseudoClickError
@@ -50,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--error-net", help="an error net file (training/error_net.py fit) for --proposal-source errornet (default: the checkpoint's)")
     p.add_argument("--errornet-threshold", type=float, help="errornet source: the probability above which the error net's maps count as an error (default: the checkpoint's, else 0.5)")
     p.add_argument("--proposal-scorer", help="a scorer JSON (training/proposals.py fit) for --proposal-source scored (default: the checkpoint's)")
-    p.add_argument("--scorer-rank", choices=("probability", "expected"), help="the scored rule's choice among candidates at or above the threshold: the most probable (the shipped rule), or the largest expected change, (2p - 1) x the share of the mask its look-ahead flips (session 16; default: the scorer's)")
+    p.add_argument("--scorer-rank", choices=SCORER_RANKS, help="the scored rule's choice among candidates at or above the threshold: the most probable (the shipped rule), or the largest expected change, (2p - 1) x the share of the mask its look-ahead flips (session 16; default: the scorer's)")
     p.add_argument("--scorer-threshold", type=float, help="the scored rule proposes when its probability reaches this (default: the scorer's)")
     p.add_argument("--island-min-fraction", type=float, help="no island proposal for a part smaller than this fraction of the mask (default: the checkpoint's, else 0)")
     p.add_argument("--island-min-gap", type=float, help="no island proposal for a part closer to the clicked parts than this times the square root of their area (default: the checkpoint's, else 0)")

@@ -98,7 +98,8 @@ def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.nda
             if proposal is None or (link > 0 and proposal.confidence < chain_confidence):
                 break
             before = iou(now, gt, ignore)
-            right = _lands_in_error(proposal, now, gt, ignore)
+            # verified mode only returns a proposal it has found right
+            right = mode == "verified" or _lands_in_error(proposal, now, gt, ignore)
             res.proposals += 1
             res.proposals_correct += int(right)
             predictor.accept_pseudo_click(proposal)

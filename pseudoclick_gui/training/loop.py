@@ -401,7 +401,7 @@ class Trainer:
                 out = self.forward(plain, image, prev, clicks, pseudo)
                 corrected = torch.sigmoid(out["seg"])
                 if self.prng.random() < cfg.oracle_prob:
-                    new = oracle_pseudo_clicks(gt, torch.sigmoid(out["seg"]))
+                    new = oracle_pseudo_clicks(gt, corrected)
                 else:
                     new = self._own_pseudo(out, clicks, image, prev, pseudo)
                 pseudo = torch.cat([pseudo, new], 1)
