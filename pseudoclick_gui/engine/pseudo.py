@@ -57,6 +57,9 @@ CANDIDATE_SOURCES = ("island", "fp", "fn", "view", "zoom", "whole")
 # the step it was accepted in (until the next human click; its effect lives on in the previous-mask input)
 # ("contradicted": until a human click lands on a pixel its step changed and asks for that pixel back)
 PSEUDO_LIFETIMES = ("object", "step", "contradicted")
+# which click channels an accepted pseudo click is drawn into (Session.pseudo_input): its own (the paper), or the
+# human ones, as if the annotator had clicked there
+PSEUDO_INPUTS = ("pseudo", "human")
 # what ProposalScorer sees of a candidate (candidate_features); areas are fractions of the mask's area, lengths
 # fractions of the square root of that area, so the numbers mean the same at any zoom
 PROPOSAL_FEATURES = ("area_frac", "depth", "pseg", "pfp", "pfn", "llr", "nh", "mfrac", "dclick", "n_parts",

@@ -43,6 +43,7 @@ from .preprocess import to_rgb_uint8
 from .pseudo import (
     ISLAND_TRIALS,
     PROPOSAL_SOURCES,
+    PSEUDO_INPUTS,
     PSEUDO_LIFETIMES,
     SIGNS,
     VIEW_SOURCES,
@@ -100,7 +101,7 @@ PROPOSAL_DEFAULTS = {"error_threshold": 0.5, "proposal_rank": "area", "proposal_
                      "error_colour_llr": None, "island_trial": "off", "island_trial_confidence": 0.5,
                      "pseudo_lifetime": "object", "view_threshold": 0.3, "view_signs": "positive",
                      "view_min_depth": 2.0, "view_confidence": None, "errornet_threshold": 0.5,
-                     "zoom_view_min_gain": 1.5}
+                     "zoom_view_min_gain": 1.5, "pseudo_input": "pseudo"}
 # every metadata key the proposal rule reads: what a network inherits when it takes another's rule
 # (``python -m pseudoclick_gui.training.ship … --rules-from C``)
 RULE_META_KEYS = (*PROPOSAL_DEFAULTS, "proposal_scorer", "error_net", "grey_proposal_source", "grey_pseudo_lifetime",
@@ -122,7 +123,7 @@ class Session:
                  view_min_depth: float | None = None, view_confidence: float | None = None,
                  errornet_threshold: float | None = None, error_net: ErrorNet | dict | None = None,
                  zoom_view_min_gain: float | None = None, grey_proposal_source: str | None = None,
-                 first_click_zoom: float | None = None,
+                 first_click_zoom: float | None = None, pseudo_input: str | None = None,
                  meta: dict | None = None, grey_model: PseudoClickNet | None = None,
                  whole_model: PseudoClickNet | None = None):
         """``error_threshold``: FP/FN probability above which a pixel counts as an error region for proposals.
@@ -153,7 +154,11 @@ class Session:
         least G times larger; the window pass then answers the click (models/MODEL.md, session 12).
         ``whole_model``: the ``"whole"`` source's second network, fine-tuned on whole objects only (a click on a
         garment means its person, on a mushroom's cap the mushroom); one pass of it on the step's inputs is the
-        second view whose confident "more object" becomes a positive proposal (colour images only)."""
+        second view whose confident "more object" becomes a positive proposal (colour images only).
+        ``pseudo_input`` (PSEUDO_INPUTS; else ``meta["pseudo_input"]``, else ``"pseudo"``: the paper's separate
+        encoding): which of the network's click channels an accepted pseudo click is drawn into. ``"human"`` draws
+        it as if the annotator had clicked there (its own channels stay empty), for every image; what that does
+        to the clicks needed is in models/MODEL.md, session 18."""
         self.device = torch.device(device) if device is not None else default_device()
         self.colour_model = self._prepare(model)
         self.grey_model = self._prepare(grey_model) if grey_model is not None else None
@@ -181,7 +186,8 @@ class Session:
                  "island_trial": island_trial, "island_trial_confidence": island_trial_confidence,
                  "pseudo_lifetime": pseudo_lifetime, "view_threshold": view_threshold, "view_signs": view_signs,
                  "view_min_depth": view_min_depth, "view_confidence": view_confidence,
-                 "errornet_threshold": errornet_threshold, "zoom_view_min_gain": zoom_view_min_gain}
+                 "errornet_threshold": errornet_threshold, "zoom_view_min_gain": zoom_view_min_gain,
+                 "pseudo_input": pseudo_input}
         for key, default in PROPOSAL_DEFAULTS.items():
             value = given[key] if given[key] is not None else self.meta.get(key, default)
             setattr(self, key, value if value is None or isinstance(default, str) else float(value))
@@ -203,6 +209,8 @@ class Session:
         for key in ("pseudo_lifetime", "grey_pseudo_lifetime"):
             if getattr(self, key) not in PSEUDO_LIFETIMES:
                 raise ValueError(f"{key} must be one of {PSEUDO_LIFETIMES}, not {getattr(self, key)!r}")
+        if self.pseudo_input not in PSEUDO_INPUTS:
+            raise ValueError(f"pseudo_input must be one of {PSEUDO_INPUTS}, not {self.pseudo_input!r}")
         if self.view_signs not in SIGNS:
             raise ValueError(f"view_signs must be one of {SIGNS}, not {self.view_signs!r}")
         if self.island_trial not in ISLAND_TRIALS:
@@ -911,6 +919,8 @@ class Session:
         than the image's own (``whole_model``)."""
         human = self._human if human is None else human
         pseudo = self._live_pseudo() if pseudo is None else pseudo
+        if self.pseudo_input == "human":
+            human, pseudo = [*human, *pseudo], []
         img, prev_c = inputs if inputs is not None else self._crop_inputs(t, prev)
         hc, wc = img.shape[:2]
 

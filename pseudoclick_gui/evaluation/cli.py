@@ -10,6 +10,7 @@ from pathlib import Path
 from ..engine.pseudo import (  # numpy and OpenCV only
     ISLAND_TRIALS,
     PROPOSAL_SOURCES,
+    PSEUDO_INPUTS,
     PSEUDO_LIFETIMES,
     RANKS,
     SCORER_RANKS,
@@ -60,6 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--island-trial", choices=ISLAND_TRIALS, help="the 'same object?' trial pass for island proposals: a positive click on the island; if the network then joins it to the clicked parts, 'gate' skips the island and 'confidence' keeps the lower confidence (default: the checkpoint's, else off)")
     p.add_argument("--pseudo-lifetime", choices=PSEUDO_LIFETIMES, help="an accepted pseudo click stays an input for the whole object, only until the next human click, or until a human click undoes what it changed (contradicted: that click then builds on the mask from before it) (default: the checkpoint's, else object)")
     p.add_argument("--grey-pseudo-lifetime", choices=PSEUDO_LIFETIMES, help="the same for grey images (default: the checkpoint's grey_pseudo_lifetime, else --pseudo-lifetime's value)")
+    p.add_argument("--pseudo-input", choices=PSEUDO_INPUTS, help="the click channels an accepted pseudo click is drawn into: its own (the paper) or the human ones, as if the annotator had clicked there (default: the checkpoint's, else pseudo)")
     p.add_argument("--error-threshold", type=float, help="FP/FN threshold for proposals (default: the checkpoint's, else 0.5)")
     p.add_argument("--view-threshold", type=float, help="views sources: a proposal where the mirrored view says the mask is wrong with at least 1 - this (default: the checkpoint's, else 0.3)")
     p.add_argument("--view-signs", choices=SIGNS, help="views sources: which signs the mirrored view may propose (default: the checkpoint's, else positive)")

@@ -454,6 +454,35 @@ def test_pseudo_lifetime_step_keeps_a_pseudo_click_an_input_only_until_the_next_
     assert seen[-1] == [p]  # the default: an input for the whole object
 
 
+def test_pseudo_input_human_draws_an_accepted_pseudo_click_into_the_human_click_channels():
+    with pytest.raises(ValueError):
+        Session.from_random(device="cpu", pseudo_input="both")
+    seen = {}
+    for pseudo_input in ("pseudo", "human"):
+        s = Session.from_random(device="cpu", seed=3, pseudo_input=pseudo_input)
+        s.set_image(_image(100, 100))
+        s.add_click(45, 50, True)
+        s.predict()
+        net = s.model
+        calls = []
+        s.model = lambda image, maps, pseudo, net=net, calls=calls: calls.append((maps, pseudo)) or net(image, maps, pseudo)
+        p = s.accept_pseudo_click(Click(60, 40, True, "pseudo", 0.6))
+        out = s.predict().probability
+        maps, pseudo = (x.contiguous().numpy() for x in calls[-1])
+        seen[pseudo_input] = maps, pseudo, out
+        assert s.human_clicks == [Click(45, 50, True)] and s.pseudo_clicks == [p]  # still free in NoC
+        assert s.spawn().pseudo_input == pseudo_input
+    (maps_p, pseudo_p, out_p), (maps_h, pseudo_h, out_h) = seen["pseudo"], seen["human"]
+    assert pseudo_p[0, 0].sum() > 10 and not pseudo_p[0, 1].any()  # the paper: a positive disk in its own channel
+    assert not pseudo_h.any()  # "human": its own channels stay empty ...
+    np.testing.assert_array_equal(maps_h[:, 0], maps_p[:, 0])  # same previous mask
+    # ... and the human channels hold it beside the annotator's click, as if they had clicked there
+    np.testing.assert_array_equal(maps_h[:, 1:], np.maximum(maps_p[:, 1:], pseudo_p))
+    assert not np.array_equal(out_h, out_p)  # so the network answers differently
+    torch.manual_seed(0)
+    assert Session(PseudoClickNet(), "cpu", meta={"pseudo_input": "human"}).pseudo_input == "human"
+
+
 def test_grey_images_may_keep_their_own_pseudo_lifetime():
     meta = {"pseudo_lifetime": "step", "grey_pseudo_lifetime": "object"}
     colour = _image(100, 100)

@@ -16,11 +16,12 @@ def test_eval_cli_runs_every_mode_and_records_its_settings(tiny_dataset, tmp_pat
     code = main(["eval", str(tiny_dataset), "--checkpoint", str(tmp_path / "m.pt"), "--modes",
                  "human,pseudo,oracle,candidates,verified", "--max-clicks", "3", "--pseudo-chain", "2",
                  "--verify-tries", "2", "--grey-proposal-source", "islands", "--quiet",
-                 "--zoom-view-min-gain", "2.5", "--first-click-zoom", "2", "--threads", "1", "--out", str(out)])
+                 "--zoom-view-min-gain", "2.5", "--first-click-zoom", "2", "--pseudo-input", "human", "--threads", "1",
+                 "--out", str(out)])
     assert code in (0, None)
     payload = json.loads((out / "summary.json").read_text())
     assert payload["pseudo_chain"] == 2 and payload["verify_tries"] == 2
-    assert payload["grey_proposal_source"] == "islands"
+    assert payload["grey_proposal_source"] == "islands" and payload["pseudo_input"] == "human"
     assert payload["zoom_view_min_gain"] == 2.5 and payload["first_click_zoom"] == 2.0
     assert payload["proposal_source"] == "islands+errors" and payload["error_net"] is False
     summary = payload["summary"]
