@@ -35,7 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.pseudo import CANDIDATE_SOURCES, PROPOSAL_FEATURES, ProposalScorer, feature_vector
+from ..engine.pseudo import (
+    CANDIDATE_SOURCES,
+    PROPOSAL_FEATURES,
+    PSEUDO_INPUTS,
+    ProposalScorer,
+    feature_vector,
+)
 
 # the development subsamples of session 4 onwards (pseudoclick eval --subsample N, seed 0), and PH2's and
 # CamVid's of sessions 12-13
@@ -216,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--max-clicks", type=int, default=10, help="human clicks per object (1: first clicks only)")
     c.add_argument("--zoom-view-min-gain", type=float, help="the session's zoom_view_min_gain (default: the checkpoint's)")
+    c.add_argument("--pseudo-input", choices=PSEUDO_INPUTS, help="the session's pseudo_input: the click channels an accepted pseudo click and the look-ahead pass use (default: the checkpoint's)")
     c.add_argument("--whole-checkpoint", help="a whole-object network: its ``whole`` candidates and ``pwhole``")
     c.add_argument("--sources", default=",".join(CANDIDATE_SOURCES),
                    help=f"the kinds of candidate to label, comma-separated (default: all of {CANDIDATE_SOURCES})")
@@ -238,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--sources must name some of {CANDIDATE_SOURCES}")
         if "whole" in sources and not args.whole_checkpoint:
             sources = tuple(x for x in sources if x != "whole")
-        kw = {"zoom_view_min_gain": args.zoom_view_min_gain}
+        kw = {"zoom_view_min_gain": args.zoom_view_min_gain, "pseudo_input": args.pseudo_input}
         if args.whole_checkpoint:
             from ..engine.checkpoint import load_model
 

@@ -481,6 +481,16 @@ def test_proposal_scorer_collect_labels_candidates_with_what_accepting_them_does
     assert later - iou(s.predict().probability > 0.49, gt, ign) == pytest.approx(first["gain_next"], abs=1e-9)
 
 
+def test_proposal_scorer_collect_cli_hands_its_session_settings_on(tiny_dataset, tmp_path, monkeypatch):
+    from pseudoclick_gui.training import proposals
+
+    seen = []
+    monkeypatch.setattr(proposals, "collect", lambda s, *a, **k: seen.append(s) or 0)
+    args = ["collect", str(tmp_path / "rows.jsonl"), "--set", str(tiny_dataset), "--zoom-view-min-gain", "3"]
+    assert proposals.main(args) == 0 and proposals.main([*args, "--pseudo-input", "human"]) == 0
+    assert [(s.pseudo_input, s.zoom_view_min_gain) for s in seen] == [("pseudo", 3.0), ("human", 3.0)]
+
+
 def test_proposal_scorer_fit_learns_which_way_a_feature_points():
     from pseudoclick_gui.engine.pseudo import PROPOSAL_FEATURES
     from pseudoclick_gui.training.proposals import auc, fit
