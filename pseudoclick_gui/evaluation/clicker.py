@@ -9,9 +9,14 @@ from ..engine.types import Click
 
 
 def _edt(region: np.ndarray) -> np.ndarray:
-    """Exact L2 distance to the nearest non-region pixel; the image border counts as boundary."""
+    """Exact L2 distance to the nearest non-region pixel; the image border counts as boundary.
+
+    OpenCV's float32 result can differ in the last bits from call to call (its thread partitioning), which
+    broke ties between equally deep pixels differently from run to run. The exact squared distance is an
+    integer, so it is rounded back to one (exact below ~700 px of depth): the robot's clicks are reproducible."""
     padded = np.pad(region.astype(np.uint8), 1)
-    return cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    d = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1].astype(np.float64)
+    return np.sqrt(np.rint(d * d))
 
 
 class RobotClicker:

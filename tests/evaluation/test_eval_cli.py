@@ -118,17 +118,14 @@ def test_eval_cli_mirrored_adds_each_sample_mirrored_and_reports_both_halves(tin
     expected = {**plain_rows, **{n + "~mirrored": v for n, v in mirror_rows.items()}}
     assert rows.keys() == expected.keys()
 
-    def gaps(a, b):
-        return {n: max(abs(x - y) for x, y in zip(a[n], b[n])) for n in a}
+    def gap(a, b):
+        return max(abs(x - y) for n in a for x, y in zip(a[n], b[n]))
 
-    # CPU runs of a whole set are not bit-reproducible from process to process: usually a pixel at the threshold
-    # flips (< 0.001 IoU), but with the session-19 network one sample of this set (03_0) sometimes takes another
-    # trajectory (IoU@1 0.941 or 0.959 in separate runs; always 0.941 when evaluated alone; cause not found).
-    # So all but that sample in each orientation must agree, while an object and its mirror image differ by far more.
-    assert sum(g < 0.003 for g in gaps(rows, expected).values()) >= len(expected) - 2
-    assert max(gaps({n: rows[n + "~mirrored"] for n in plain_rows}, plain_rows).values()) > 0.01
+    # CPU convolutions are not bit-reproducible from run to run (a pixel at the threshold may flip: < 0.001 IoU
+    # here), while an object and its mirror image differ by far more
+    assert gap(rows, expected) < 0.003
+    assert gap({n: rows[n + "~mirrored"] for n in plain_rows}, plain_rows) > 0.01
     halves = both["summary"]["human"]["halves"]
-    one_sample = 1 / len(plain_rows) + 1e-9  # one click of that sample
-    assert halves["as_is"]["NoC@90"] == pytest.approx(plain["summary"]["human"]["NoC@90"], abs=one_sample)
-    assert halves["mirrored"]["NoC@90"] == pytest.approx(mirror["summary"]["human"]["NoC@90"], abs=one_sample)
+    assert halves["as_is"]["NoC@90"] == plain["summary"]["human"]["NoC@90"]
+    assert halves["mirrored"]["NoC@90"] == mirror["summary"]["human"]["NoC@90"]
     assert both["summary"]["human"]["NoC@90"] == pytest.approx((halves["as_is"]["NoC@90"] + halves["mirrored"]["NoC@90"]) / 2)

@@ -217,3 +217,21 @@ def test_candidates_mode_accepts_only_the_candidate_that_raises_the_iou_most():
     s = CandidateSession(GT, 2, [wrong, np.zeros_like(GT)])  # no candidate raises the IoU: none is accepted
     r = evaluate_sample(s, img, GT, None, "candidates")
     assert not s.given and r.noc(0.9, 20) == 2 and r.proposals == 0
+
+
+def test_the_robots_first_click_is_the_first_deepest_pixel_by_exact_integer_distances():
+    # a tilted ellipse has many pixels equally deep in exact arithmetic; OpenCV's float distances differ in the
+    # last bits between calls, which once moved the first click from run to run
+    import cv2
+
+    gt = np.zeros((96, 128), np.uint8)
+    cv2.ellipse(gt, (40, 48), (20, 26), 45, 0, 360, 255, -1)
+    gt = gt > 0
+    bg = np.argwhere(np.pad(~gt, 1))  # the border counts as background
+    inside = np.argwhere(gt)
+    d2 = (((inside[:, None, :] + 1 - bg[None, :, :]) ** 2).sum(-1)).min(1)  # brute-force squared distances
+    best = inside[d2 == d2.max()]
+    r, c = min(map(tuple, best))  # first in row-major order
+    assert len(best) > 1  # the case in question: a tie
+    click = RobotClicker(gt).next_click(np.zeros_like(gt))
+    assert (click.y, click.x) == (r, c) and click.positive
