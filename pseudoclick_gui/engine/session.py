@@ -418,6 +418,16 @@ class Session:
             if self._image is not None and not self._image_grey and grey != colour:
                 self._image_grey = is_grey(self._image)  # it matters now
 
+    def set_proposal_rule(self, rule: str | None) -> None:
+        """Where suggested clicks come from: None (or ``"default"``) for the checkpoint's own rules, ``"paper"``
+        for the paper's: the largest region of the predicted error maps. ValueError for any other name."""
+        if rule in (None, "default"):
+            self.set_proposal_source(None)
+        elif rule in ("paper", "errors"):
+            self.set_proposal_source("errors")
+        else:
+            raise ValueError(f"unknown proposal rule {rule!r}: use 'default' or 'paper'")
+
     @property
     def live_pseudo_clicks(self) -> list[Click]:
         """The accepted pseudo clicks the network sees now: all of them, or with the lifetime ``"step"``
