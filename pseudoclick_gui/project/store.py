@@ -35,6 +35,28 @@ Drafts
     (``Session.set_previous_mask``: a propagated object's neighbour mask, a re-opened instance's mask), which
     a restore must give the session again before replaying the clicks.
 
+One writer per project
+    A store opened for writing holds an OS lock on ``<project>.lock`` (see :mod:`.lock`): a second process
+    opening the same project for writing gets :class:`~pseudoclick_gui.errors.ProjectLockedError` naming
+    the holder (pid, host); it may open it with ``read_only=True`` to view it. The lock dies with its
+    process (a SIGKILLed holder blocks nobody).
+
+Read-only
+    ``ProjectStore.open(path, read_only=True)`` (or ``ProjectStore(path, read_only=True)``) opens the file
+    with SQLite's ``mode=ro``: nothing is ever written (no lock, no WAL switch, no ``PRAGMA optimize``) and
+    every write raises :class:`~pseudoclick_gui.errors.ProjectReadOnlyError`. A file (or folder) that this
+    user cannot write is opened that way even when writing was asked; ``store.read_only`` and
+    ``store.read_only_reason`` say so.
+
+Errors
+    A write that fails because the disk is full raises :class:`~pseudoclick_gui.errors.DiskFullError`
+    ("the disk is full"); SQLite has rolled the call back, the store stays open and the same call can be
+    made again later (so a caller can keep the edit in memory and retry). A damaged file (a missing table
+    or column, an unreadable volume row) is refused at open with a ProjectError saying what is wrong; an
+    image row without a size is repaired at open when the size can be found again (its file, its volume,
+    its objects). Problems that do not stop the project from being used (a setting that is not JSON, clicks
+    of an unknown kind, which are ignored) are listed in ``store.warnings``.
+
 Schema version in ``PRAGMA user_version``; :func:`migrate` brings an older file up to date (each step one
 transaction, so a file is either fully at the old version or fully at the new one) and refuses a newer one.
 ``PRAGMA application_id`` marks the file as a PseudoClick project. History: 1 initial; 2 click kind
@@ -44,24 +66,31 @@ transaction, so a file is either fully at the old version or fully at the new on
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import sqlite3
 import threading
 import time
+import urllib.parse
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ProjectError
+from ..errors import DiskFullError, ProjectError, ProjectReadOnlyError
+from . import lock as _lock
 from . import rle as _rle
 from . import volume_axes
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 APPLICATION_ID = 0x50434C4B  # "PCLK"
 IMAGE_STATUSES = ("untouched", "in_progress", "done")
 CLICK_KINDS = ("human", "pseudo_accepted", "pseudo_withdrawn", "propagated")
+_KINDS_SQL = ", ".join(f"'{k}'" for k in CLICK_KINDS)
 
 
 class _KeepSeed:
@@ -318,9 +347,106 @@ def migrate(conn: sqlite3.Connection) -> int:
                 )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
     return version
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """ROLLBACK unless SQLite already rolled the transaction back itself (it does on SQLITE_FULL and
+    some I/O errors; a second ROLLBACK would replace the real error by "no transaction is active")."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+
+_SQLITE_FULL, _SQLITE_IOERR = 13, 10
+_LOW_SPACE = 1 << 20
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _is_disk_full(exc: BaseException, folder: Path) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    msg = str(exc).lower()
+    if (code is not None and code & 0xFF == _SQLITE_FULL) or "disk is full" in msg:
+        return True
+    if (code is not None and code & 0xFF == _SQLITE_IOERR) or "disk i/o error" in msg:
+        free = _free_bytes(folder)
+        return free is not None and free < _LOW_SPACE
+    return False
+
+
+def _db_error(exc: sqlite3.Error, folder: Path, what: str) -> ProjectError:
+    """The user-facing error for a failed write: DiskFullError when the disk is full, else ProjectError."""
+    if _is_disk_full(exc, folder):
+        free = _free_bytes(folder)
+        if free is not None and free < _LOW_SPACE:
+            where = f" ({_human_bytes(free)} free in {folder})"
+        else:  # SQLITE_FULL with space left: the file reached SQLite's size limit
+            where = " (or the project file reached its size limit)"
+        return DiskFullError(f"{what}: the disk is full{where}; free some space, then try again (this change is not saved yet)")
+    return ProjectError(f"{what}: {exc}")
+
+
+def _human_bytes(n: int | None) -> str:
+    n = float(n or 0)
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+# table -> columns every schema-2 project has (a missing one means a damaged file)
+_EXPECTED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "meta": ("key", "value"),
+    "settings": ("key", "value"),
+    "volumes": ("id", "path", "kind", "shape", "affine", "series_uid", "added"),
+    "images": ("id", "path", "width", "height", "checksum", "status", "volume_id", "axis", "slice_index", "added",
+               "updated"),
+    "categories": ("id", "name", "color", "supercategory"),
+    "instances": ("id", "image_id", "category_id", "rle", "height", "width", "area", "bbox_x", "bbox_y", "bbox_w",
+                  "bbox_h", "source", "hidden", "deleted", "created", "updated"),
+    "clicks": ("id", "image_id", "instance_id", "x", "y", "positive", "kind", "confidence", "time", "undone"),
+    "drafts": ("image_id", "rle", "height", "width", "instance_id", "updated", "seed_rle"),
+}  # fmt: skip
+
+
+def check_schema(conn: sqlite3.Connection) -> None:
+    """ProjectError naming the first missing table or column (a damaged or hand-edited file)."""
+    for table, cols in _EXPECTED_COLUMNS.items():
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        if not have:
+            raise ProjectError(f"the project file is damaged: its table {table!r} is missing")
+        missing = [c for c in cols if c not in have]
+        if missing:
+            raise ProjectError(f"the project file is damaged: table {table!r} lacks column(s) {', '.join(missing)}")
+
+
+def _parse_shape(text) -> tuple[int, ...]:
+    shape = json.loads(text)
+    if not isinstance(shape, list) or len(shape) not in (3, 4) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape
+    ):
+        raise ValueError(f"not a list of 3 positive integers: {text!r}")
+    return tuple(shape)
+
+
+def _parse_affine(text):
+    if text is None:
+        return None
+    aff = np.asarray(json.loads(text), dtype=float)
+    if aff.shape != (4, 4) or not np.all(np.isfinite(aff)):
+        raise ValueError(f"not a finite 4 x 4 matrix: {str(text)[:60]!r}")
+    return aff
 
 
 def _split_sql(script: str) -> list[str]:
@@ -350,61 +476,229 @@ def _as_mask(mask) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------- store
 class ProjectStore:
-    """See the module docstring. Create with :meth:`open`; use as a context manager or call :meth:`close`."""
+    """See the module docstring. Create with :meth:`open` (or ``ProjectStore(path, read_only=...)``); use as a
+    context manager or call :meth:`close`."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection):
-        self.path = path
-        self.root = path.parent
-        self._conn = conn
+    def __init__(self, path, conn: sqlite3.Connection | None = None, *, read_only: bool = False,
+                 synchronous: str = "FULL", lock: bool = True):  # fmt: skip
+        """``ProjectStore(path)`` opens the project like :meth:`open`; ``ProjectStore(path, conn)`` wraps an
+        already open connection (no lock, no checks)."""
+        self.read_only = False
+        self.read_only_reason = ""
+        self.warnings: list[str] = []
+        self._lock_key: str | None = None
         self._lock = threading.RLock()
+        if conn is None:
+            path = Path(path).expanduser().absolute()
+            conn = self._connect(path, read_only=read_only, synchronous=synchronous, lock=lock)
+        self.path = Path(path)
+        self.root = self.path.parent
+        self._conn = conn
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
-    def open(cls, path, *, synchronous: str = "FULL") -> ProjectStore:
-        """Open the project file at ``path``, creating it when missing. Raises ProjectError when the file
-        is not an SQLite database, is another application's database, or comes from a newer version."""
+    def open(cls, path, *, synchronous: str = "FULL", read_only: bool = False, lock: bool = True) -> ProjectStore:
+        """Open the project file at ``path``, creating it when missing (not with ``read_only``).
+
+        Raises ProjectError when the file is not an SQLite database, is another application's database, comes
+        from a newer version or is damaged; ProjectLockedError when another live process has it open for
+        writing (``read_only=True`` still opens it); DiskFullError when the disk is full. A file this user
+        cannot write opens read-only (``store.read_only``). ``lock=False`` skips the writer's lock (tests,
+        tools that know no app is running)."""
+        return cls(path, read_only=read_only, synchronous=synchronous, lock=lock)
+
+    def _connect(self, path: Path, *, read_only: bool, synchronous: str, lock: bool) -> sqlite3.Connection:
         if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, not {synchronous!r}")
-        path = Path(path).expanduser().absolute()
         if path.is_dir():
             raise ProjectError(f"{path} is a folder, not a project file")
         if not path.parent.is_dir():
-            raise ProjectError(f"{path.parent}: no such folder")
+            raise ProjectError(f"{path.parent}: {'not a folder' if path.parent.exists() else 'no such folder'}")
+        if path.exists() and not path.is_file():
+            raise ProjectError(f"{path}: not a regular file")
+        if read_only:
+            self.read_only_reason = "opened for viewing only"
+        elif path.exists() and not os.access(path, os.W_OK):
+            read_only, self.read_only_reason = True, "the file is read-only"
+        elif not os.access(path.parent, os.W_OK):
+            if not path.exists():
+                raise ProjectError(f"{path.parent}: the folder is read-only, a project cannot be created there")
+            read_only, self.read_only_reason = True, "its folder is read-only"
+        self.read_only = read_only
+        if read_only:
+            return self._connect_read_only(path)
+        if lock:
+            try:
+                self._lock_key = _lock.acquire(path)
+            except OSError as exc:
+                raise ProjectError(f"{path}: cannot lock the project ({exc.strerror or exc})") from None
         try:
-            conn = sqlite3.connect(os.fspath(path), timeout=10.0, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise ProjectError(f"{path}: cannot open project ({exc})") from None
-        try:
-            conn.execute("PRAGMA busy_timeout = 10000")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":  # e.g. a file system without shared memory: still safe
-                conn.execute("PRAGMA journal_mode = DELETE")
-            conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            migrate(conn)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise ProjectError(f"{path}: not a valid project file ({exc})") from None
+            try:
+                conn = sqlite3.connect(os.fspath(path), timeout=10.0, isolation_level=None, check_same_thread=False)
+            except sqlite3.Error as exc:
+                raise ProjectError(f"{path}: cannot open project ({exc})") from None
+            try:
+                conn.execute("PRAGMA busy_timeout = 10000")
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":  # e.g. a file system without shared memory: still safe
+                    conn.execute("PRAGMA journal_mode = DELETE")
+                conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+                conn.execute("PRAGMA foreign_keys = ON")
+                migrate(conn)
+                check_schema(conn)
+                self._check_rows(conn, path)
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                if _is_disk_full(exc, path.parent):
+                    raise _db_error(exc, path.parent, f"{path}: cannot open the project") from None
+                raise ProjectError(f"{path}: not a valid project file ({exc})") from None
+            except ProjectError as exc:
+                conn.close()
+                if str(exc).startswith(f"{path}:"):
+                    raise
+                raise type(exc)(f"{path}: {exc}") from None
+            except BaseException:
+                conn.close()
+                raise
         except BaseException:
-            conn.close()
+            if self._lock_key is not None:
+                _lock.release(self._lock_key)
+                self._lock_key = None
             raise
-        return cls(path, conn)
+        return conn
+
+    def _connect_read_only(self, path: Path) -> sqlite3.Connection:
+        if not path.is_file():
+            raise ProjectError(f"{path}: no such project file")
+        if path.stat().st_size == 0:
+            raise ProjectError(f"{path}: empty file (0 bytes), not a project")
+        base = "file:" + urllib.parse.quote(path.as_posix()) + "?mode=ro"
+        last: Exception | None = None
+        # a WAL file needs its -shm index: when it cannot be made (read-only folder), read the file as immutable
+        for uri in (base, base + "&immutable=1"):
+            conn = None
+            try:
+                conn = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout = 10000")
+                conn.execute("PRAGMA query_only = ON")
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise ProjectError(f"{path}: this project was written by a newer PseudoClick (schema {version} > "
+                                       f"{SCHEMA_VERSION}); update the app")  # fmt: skip
+                if version == 0 or app_id != APPLICATION_ID:
+                    raise ProjectError(f"{path}: not a PseudoClick project")
+                if version < SCHEMA_VERSION:
+                    raise ProjectError(f"{path}: this project was written by an older PseudoClick (schema {version}); "
+                                       "open it once for writing (in the app or with pseudoclick import) to upgrade it")  # fmt: skip
+                check_schema(conn)
+                self._check_rows(conn, path)
+                return conn
+            except ProjectError as exc:
+                if conn is not None:
+                    conn.close()
+                if str(exc).startswith(f"{path}:"):
+                    raise
+                raise type(exc)(f"{path}: {exc}") from None
+            except sqlite3.DatabaseError as exc:
+                if conn is not None:
+                    conn.close()
+                last = exc
+                if "unable to open" not in str(exc).lower():
+                    break
+        raise ProjectError(f"{path}: not a valid project file ({last})") from None
+
+    def _check_rows(self, conn: sqlite3.Connection, path: Path) -> None:
+        """Refuse rows that would break the app later; repair or note the ones that need not."""
+        for vid, shape, affine in conn.execute("SELECT id, shape, affine FROM volumes"):
+            try:
+                _parse_shape(shape)
+                _parse_affine(affine)
+            except (ValueError, TypeError) as exc:
+                raise ProjectError(f"the project file is damaged: volume {vid} has an unreadable shape or affine "
+                                   f"({exc})") from None  # fmt: skip
+        bad = conn.execute(
+            f"SELECT COUNT(*) FROM clicks WHERE kind NOT IN ({_KINDS_SQL})"
+        ).fetchone()[0]
+        if bad:
+            self.warnings.append(f"{bad} click(s) of an unknown kind are ignored (the project file was edited by hand?)")
+        for (key,) in conn.execute("SELECT key FROM settings WHERE json_valid(value) = 0"):
+            self.warnings.append(f"setting {key!r} is not readable and is ignored")
+        zero = conn.execute(
+            "SELECT id, path, volume_id, axis FROM images WHERE width IS NULL OR height IS NULL OR width <= 0 OR height <= 0"
+        ).fetchall()
+        for iid, stored, volume_id, axis in zero:
+            size = None if self.read_only else self._find_size(conn, path.parent, iid, stored, volume_id, axis)
+            if size is None:
+                self.warnings.append(f"image {iid} ({os.path.basename(stored)}) has no size in the project; it "
+                                     "cannot be annotated or exported until it is added again")  # fmt: skip
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("UPDATE images SET width = ?, height = ? WHERE id = ?", (size[0], size[1], iid))
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+            self.warnings.append(f"image {iid} ({os.path.basename(stored)}) had no size in the project; repaired "
+                                 f"({size[0]} x {size[1]})")  # fmt: skip
+
+    @staticmethod
+    def _find_size(conn, root: Path, iid: int, stored: str, volume_id, axis) -> tuple[int, int] | None:
+        """(width, height) for an image row without a size: from its volume, its objects or its file."""
+        if volume_id is not None:
+            r = conn.execute("SELECT shape, affine FROM volumes WHERE id = ?", (volume_id,)).fetchone()
+            if r is not None and axis in volume_axes.AXES:
+                try:
+                    h, w = volume_axes.slice_shape(_parse_shape(r[0]), axis, _parse_affine(r[1]))
+                    return int(w), int(h)
+                except (ValueError, TypeError, ProjectError):
+                    return None
+            return None
+        sizes = set(conn.execute("SELECT width, height FROM instances WHERE image_id = ?", (iid,)).fetchall())
+        sizes |= set(conn.execute("SELECT width, height FROM drafts WHERE image_id = ? AND width IS NOT NULL", (iid,)).fetchall())
+        if len(sizes) == 1:
+            w, h = next(iter(sizes))
+            if w and h and w > 0 and h > 0:
+                return int(w), int(h)
+        if sizes:
+            return None
+        from . import _imageio
+
+        p = Path(stored)
+        try:
+            w, h = _imageio.image_size(p if p.is_absolute() else root / p)
+        except Exception:  # missing or unreadable file: leave the row for the user to re-add
+            return None
+        return (int(w), int(h)) if w > 0 and h > 0 else None
 
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
-                try:
-                    self._conn.execute("PRAGMA optimize")
-                except sqlite3.Error:
-                    pass
+                if not self.read_only:
+                    try:
+                        self._conn.execute("PRAGMA optimize")
+                    except sqlite3.Error:
+                        pass
                 self._conn.close()
                 self._conn = None
+            if self._lock_key is not None:
+                _lock.release(self._lock_key)
+                self._lock_key = None
 
     def __enter__(self) -> ProjectStore:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def __del__(self):  # a store dropped without close() still gives its lock back
+        try:
+            if self._lock_key is not None and self._conn is None:
+                _lock.release(self._lock_key)
+                self._lock_key = None
+        except Exception:
+            pass
 
     @property
     def closed(self) -> bool:
@@ -437,29 +731,37 @@ class ProjectStore:
 
     @contextmanager
     def transaction(self):
-        """One write transaction (re-entrant: nested uses join the outer one). Yields the connection."""
+        """One write transaction (re-entrant: nested uses join the outer one). Yields the connection.
+
+        Raises ProjectReadOnlyError on a read-only store, DiskFullError when the disk is full (nothing of the
+        transaction is kept and the store stays usable: the same call can be made again later)."""
         with self._lock:
             conn = self._c()
+            if self.read_only:
+                raise ProjectReadOnlyError(
+                    f"the project is open read-only ({self.read_only_reason}); changes cannot be saved"
+                )
             if conn.in_transaction:
                 yield conn
                 return
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise ProjectError(f"cannot write to the project: {exc}") from exc
+                _rollback(conn)
+                raise _db_error(exc, self.root, "cannot write to the project") from exc
             try:
                 yield conn
             except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise ProjectError(f"project database error: {exc}") from exc
+                _rollback(conn)
+                raise _db_error(exc, self.root, "cannot save to the project") from exc
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise ProjectError(f"cannot save to the project: {exc}") from exc
+                _rollback(conn)
+                raise _db_error(exc, self.root, "cannot save to the project") from exc
 
     def _write(self, sql: str, params=()) -> sqlite3.Cursor:
         with self.transaction() as conn:
@@ -535,6 +837,8 @@ class ProjectStore:
             return existing
         if width is None or height is None:
             width, height = _imageio.image_size(path)
+        if int(width) <= 0 or int(height) <= 0:
+            raise ProjectError(f"{path}: image has no pixels ({width} x {height})")
         if checksum is None and volume_id is None:
             checksum = _imageio.file_checksum(path)
         now = time.time()
@@ -578,9 +882,12 @@ class ProjectStore:
         )
 
     def _image_shape(self, image_id: int) -> tuple[int, int]:
-        r = self._q1("SELECT height, width FROM images WHERE id = ?", (int(image_id),))
+        r = self._q1("SELECT height, width, path FROM images WHERE id = ?", (int(image_id),))
         if r is None:
             raise ProjectError(f"no image with id {image_id} in the project")
+        if not r[0] or not r[1] or r[0] <= 0 or r[1] <= 0:
+            raise ProjectError(f"image {image_id} ({os.path.basename(r[2])}) has no size in the project "
+                               f"({r[1]} x {r[0]}); remove it and add it again")  # fmt: skip
         return int(r[0]), int(r[1])
 
     # ------------------------------------------------------------------ volumes
@@ -600,8 +907,11 @@ class ProjectStore:
             return int(cur.lastrowid)
 
     def _volume_rec(self, r) -> VolumeRecord:
-        aff = None if r[4] is None else np.asarray(json.loads(r[4]), dtype=float)
-        return VolumeRecord(r[0], self._abs_path(r[1]), r[2], tuple(json.loads(r[3])), aff, r[5])
+        try:
+            shape, aff = _parse_shape(r[3]), _parse_affine(r[4])
+        except (ValueError, TypeError) as exc:
+            raise ProjectError(f"the project file is damaged: volume {r[0]} has an unreadable shape or affine ({exc})") from None
+        return VolumeRecord(r[0], self._abs_path(r[1]), r[2], shape, aff, r[5])
 
     def volumes(self) -> list[VolumeRecord]:
         return [self._volume_rec(r) for r in self._q("SELECT id, path, kind, shape, affine, series_uid FROM volumes ORDER BY id")]
@@ -895,6 +1205,7 @@ class ProjectStore:
             where.append("instance_id IS NULL")
         if not include_undone:
             where.append("undone = 0")
+        where.append(f"kind IN ({_KINDS_SQL})")  # a hand-edited row is ignored
         sql = "SELECT id, image_id, instance_id, x, y, positive, kind, confidence, time, undone FROM clicks"
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
         return [ClickRecord(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8], bool(r[9])) for r in self._q(sql, params)]
@@ -998,8 +1309,16 @@ class ProjectStore:
         }
 
     def get_setting(self, key: str, default=None):
+        """The stored value, or ``default`` when missing or unreadable (a damaged value is logged, not raised:
+        settings are conveniences, and one bad row must not keep the project from opening)."""
         r = self._q1("SELECT value FROM settings WHERE key = ?", (key,))
-        return default if r is None else json.loads(r[0])
+        if r is None:
+            return default
+        try:
+            return json.loads(r[0])
+        except (TypeError, ValueError):
+            log.warning("project setting %r is not readable (%.40r); using the default", key, r[0])
+            return default
 
     def set_setting(self, key: str, value) -> None:
         """Store a JSON-serialisable value."""
