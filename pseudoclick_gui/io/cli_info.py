@@ -84,7 +84,11 @@ def volume_info(path: Path, series: str | None = None) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if not path.exists():
+        if path.is_symlink():
+            raise ImageLoadError(f"{path}: broken link (its target does not exist)")
         raise ImageLoadError(f"{path}: not found")
+    if not path.is_dir() and not path.is_file():  # a FIFO would block the first read
+        raise ImageLoadError(f"{path}: not a regular file (a FIFO, socket or device)")
     kind = _kind(path) if args.as_kind == "auto" else args.as_kind
     if kind == "image" and path.is_dir():
         raise ImageLoadError(f"{path}: is a folder; use --as volume (or auto) for a stack of sections")

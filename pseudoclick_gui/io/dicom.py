@@ -97,15 +97,20 @@ def has_dicm_magic(p: Path) -> bool:
 def _looks_dicom(p: Path) -> bool:
     if p.name.startswith(".") or p.suffix.lower() in _NOT_DICOM_SUFFIXES:
         return False
+    try:
+        if not p.is_file():  # FIFOs, sockets, devices, broken links: never opened (a FIFO would block)
+            return False
+    except OSError:
+        return False
     return p.suffix.lower() in (".dcm", ".dicom", ".ima") or has_dicm_magic(p)
 
 
-def _walk(folder: Path) -> list[Path]:
+def _walk(folder: Path, recursive: bool = True) -> list[Path]:
     out: list[Path] = []
     base_depth = len(folder.parts)
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        if len(Path(root).parts) - base_depth >= MAX_DEPTH:
+        if not recursive or len(Path(root).parts) - base_depth >= MAX_DEPTH:
             dirs[:] = []
         for name in files:
             out.append(Path(root) / name)
@@ -146,11 +151,11 @@ def _sop_name(ds: Any) -> str:
         return str(uid)
 
 
-def _scan(folder: Path) -> tuple[dict[str, list[tuple[Path, Any]]], list[tuple[Path, Any]]]:
+def _scan(folder: Path, recursive: bool = True) -> tuple[dict[str, list[tuple[Path, Any]]], list[tuple[Path, Any]]]:
     """(series uid -> [(path, header)] of image files, [(path, header)] of non-image DICOM files)."""
     images: dict[str, list[tuple[Path, Any]]] = defaultdict(list)
     others: list[tuple[Path, Any]] = []
-    for p in _walk(folder):
+    for p in _walk(folder, recursive):
         if not _looks_dicom(p):
             continue
         ds = _read_header(p)
@@ -374,8 +379,11 @@ def _select_series(
     return infos[0]
 
 
-def open_dicom(path: str | Path, *, series_uid: str | None = None) -> Volume:
-    """Open a DICOM series from a folder, or the series of a given file (its folder is searched)."""
+def open_dicom(path: str | Path, *, series_uid: str | None = None, recursive: bool | None = None) -> Volume:
+    """Open a DICOM series from a folder, or the series of a given file.
+
+    ``recursive``: search sub-folders too. Default: yes for a folder (a few levels deep), no for a file: a
+    file means the series' files in that same folder only (a backup copy in a sub-folder must not join it)."""
     import pydicom
 
     p = Path(path)
@@ -392,7 +400,9 @@ def open_dicom(path: str | Path, *, series_uid: str | None = None) -> Volume:
         folder = p
     else:
         raise VolumeLoadError(f"{p}: not found")
-    images, others = _scan(folder)
+    if recursive is None:
+        recursive = not p.is_file()
+    images, others = _scan(folder, recursive)
     info = _select_series(folder, images, others, series_uid)
     notes: list[str] = []
     slices: list[_Slice] = []

@@ -472,3 +472,66 @@ def list_images(folder: str | Path) -> list[Path]:
         raise ImageLoadError(f"{d}: cannot list ({exc.strerror or exc})") from None
     files = [e for e in entries if not e.name.startswith(".") and is_image_file(e) and e.is_file()]
     return sorted(files, key=natural_key)
+
+
+#: Smallest width/height the engine accepts (``engine.preprocess`` refuses anything smaller).
+MIN_SIDE = 2
+
+#: Image formats people put in image folders that this app does not read (reported, not silently skipped).
+UNSUPPORTED_IMAGE_EXTENSIONS: tuple[str, ...] = (
+    ".gif", ".webp", ".heic", ".heif", ".avif", ".jp2", ".j2k", ".svg", ".ico", ".psd", ".raw", ".cr2", ".nef",
+    ".dng", ".pgm", ".ppm", ".pbm", ".exr", ".hdr",
+)  # fmt: skip
+
+
+def verify_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """``(width, height)`` of an image the app can annotate, after decoding it completely (so a truncated or
+    undecodable file is found now, not when it is opened). Raises ImageLoadError for any file
+    :func:`load_image` refuses, for an image smaller than :data:`MIN_SIDE` pixels on a side, and for a
+    multi-page file (a stack: open it as a volume)."""
+    img = load_image(path, max_pixels=max_pixels)
+    if img.n_pages > 1:
+        raise ImageLoadError(f"{img.path}: holds {img.n_pages} pages (a stack or a multi-dimensional TIFF); open it "
+                             "as a volume instead")  # fmt: skip
+    if img.width < MIN_SIDE or img.height < MIN_SIDE:
+        raise ImageLoadError(f"{img.path}: image is {img.width}x{img.height} pixels, too small to annotate "
+                             f"(at least {MIN_SIDE}x{MIN_SIDE})")  # fmt: skip
+    return img.width, img.height
+
+
+def scan_folder(folder: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """What :func:`list_images` lists, plus what it leaves out and why: ``(images, problems)`` where
+    ``problems`` are ``(path, reason)`` for the entries a user would expect to be imported and that are not:
+    broken links, FIFOs and other special files, unreadable entries and images in a format this app does
+    not read (GIF, WebP, ...). Other files (text, JSON, hidden files) and sub-folders are not listed.
+    Never opens a file (a FIFO would block)."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise ImageLoadError(f"{d}: not a folder")
+    try:
+        entries = list(d.iterdir())
+    except OSError as exc:
+        raise ImageLoadError(f"{d}: cannot list ({exc.strerror or exc})") from None
+    images: list[Path] = []
+    problems: list[tuple[Path, str]] = []
+    for e in sorted(entries, key=natural_key):
+        if e.name.startswith("."):
+            continue
+        suffix = e.suffix.lower()
+        try:
+            if e.is_symlink() and not e.exists():
+                problems.append((e, "dangling link (its target does not exist)"))
+                continue
+            if e.is_dir():
+                continue
+            if not e.is_file():
+                problems.append((e, "not a regular file (a FIFO, socket or device): skipped"))
+                continue
+        except OSError as exc:
+            problems.append((e, f"cannot read ({exc.strerror or exc})"))
+            continue
+        if suffix in IMAGE_EXTENSIONS:
+            images.append(e)
+        elif suffix in UNSUPPORTED_IMAGE_EXTENSIONS:
+            problems.append((e, f"{suffix[1:].upper()} images are not supported (use PNG, JPEG, BMP or TIFF)"))
+    return images, problems

@@ -65,8 +65,36 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _read(path: Path) -> tuple[Any, np.ndarray]:
-    """(nibabel image, data array in native byte order; float64 reduced to float32)."""
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _scaled(img: Any, path: Path, notes: list[str] | None) -> np.ndarray:
+    """The data with the header's ``scl_slope`` / ``scl_inter`` applied in float64, so a slope that pushes
+    values past float32's range is found (and clipped, with a note) instead of silently becoming inf."""
+    dataobj = img.dataobj
+    slope = getattr(dataobj, "slope", 1.0)
+    inter = getattr(dataobj, "inter", 0.0)
+    if not hasattr(dataobj, "get_unscaled") or (slope == 1.0 and inter == 0.0):
+        return np.asanyarray(dataobj)
+    raw = np.asarray(dataobj.get_unscaled())
+    if not (np.isfinite(slope) and np.isfinite(inter)):
+        if notes is not None:
+            notes.append(f"{path.name}: the header's intensity scaling is not finite (slope {slope}, intercept "
+                         f"{inter}); it is ignored")  # fmt: skip
+        return raw
+    out = raw.astype(np.float64) * float(slope) + float(inter)
+    if out.size and float(np.nanmax(np.abs(out))) > _F32_MAX:
+        n = int(np.count_nonzero(np.abs(out) > _F32_MAX))
+        if notes is not None:
+            notes.append(f"{path.name}: the header's scl_slope {slope:g} makes {n} value(s) overflow float32; "
+                         "they were clipped to the float32 range")  # fmt: skip
+        np.clip(out, -_F32_MAX, _F32_MAX, out=out)
+    return out
+
+
+def _read(path: Path, notes: list[str] | None = None) -> tuple[Any, np.ndarray]:
+    """(nibabel image, data array in native byte order; float64 reduced to float32, out-of-range values
+    clipped with a note in ``notes``)."""
     import nibabel as nib
 
     try:
@@ -78,7 +106,7 @@ def _read(path: Path) -> tuple[Any, np.ndarray]:
     if not hasattr(img, "affine") or img.affine is None:
         raise VolumeLoadError(f"{path}: NIfTI file has no affine")
     try:
-        arr = np.asanyarray(img.dataobj)
+        arr = _scaled(img, path, notes)
     except MemoryError:
         raise VolumeLoadError(f"{path}: not enough memory to read the volume") from None
     except Exception as exc:  # truncated gzip, short file...
@@ -86,10 +114,18 @@ def _read(path: Path) -> tuple[Any, np.ndarray]:
     arr = np.asarray(arr)
     if arr.dtype.byteorder not in ("=", "|"):
         arr = arr.astype(arr.dtype.newbyteorder("="), order="K")
-    if arr.dtype == np.float64:
-        arr = arr.astype(np.float32, order="K")
     if arr.dtype.kind not in "biuf":
         raise VolumeLoadError(f"{path}: unsupported NIfTI data type {arr.dtype}")
+    if arr.dtype == np.float64:
+        if arr.size and float(np.nanmax(np.abs(arr))) > _F32_MAX:
+            if notes is not None:
+                notes.append(f"{path.name}: values beyond float32's range were clipped")
+            arr = np.clip(arr, -_F32_MAX, _F32_MAX)
+        arr = arr.astype(np.float32, order="K")
+    if notes is not None and arr.dtype.kind == "f" and arr.size:
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        if bad:
+            notes.append(f"{path.name}: {bad} voxel(s) are NaN or infinite")
     return img, arr
 
 
@@ -130,7 +166,8 @@ def _split_channels(arr: np.ndarray, path: Path) -> dict[str, np.ndarray]:
 def open_nifti(path: str | Path) -> Volume:
     """Open one NIfTI file (3-D or 4-D) as a :class:`Volume`."""
     p = Path(path)
-    img, arr = _read(p)
+    notes: list[str] = []
+    img, arr = _read(p, notes)
     channels = _split_channels(arr, p)
     vol = Volume(
         channels=channels,
@@ -140,6 +177,7 @@ def open_nifti(path: str | Path) -> Volume:
         source_path=p,
         header=img.header,
         source_format="nifti",
+        warnings=notes,
     )
     return vol
 
@@ -207,7 +245,7 @@ def open_nifti_folder(folder: str | Path) -> Volume:
     first_img = None
     shapes: dict[str, tuple[int, ...]] = {}
     for name, f in channel_files:
-        img, arr = _read(f)
+        img, arr = _read(f, notes)
         if arr.ndim == 4 and arr.shape[3] == 1:
             arr = arr[..., 0]
         if arr.ndim != 3:
@@ -231,7 +269,7 @@ def open_nifti_folder(folder: str | Path) -> Volume:
     if label_files:
         if len(label_files) > 1:
             notes.append(f"several segmentation files; using {label_files[0].name}")
-        img, arr = _read(label_files[0])
+        img, arr = _read(label_files[0], notes)
         if arr.ndim == 4 and arr.shape[3] == 1:
             arr = arr[..., 0]
         shapes[label_files[0].name] = arr.shape
