@@ -38,6 +38,21 @@ def image_size(path) -> tuple[int, int]:
         raise ProjectError(f"{path}: cannot read image ({exc})") from None
 
 
+def verify_image(path) -> tuple[int, int]:
+    """(width, height) of an image the app can annotate, decoded completely (ProjectError-compatible
+    ImageLoadError for truncated, undecodable, multi-page or tiny files)."""
+    from ..io.images import verify_image as _verify
+
+    return _verify(path)
+
+
+def scan_folder(folder) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(image files, [(path, reason)] of the entries skipped that a user would expect imported)."""
+    from ..io.images import scan_folder as _scan
+
+    return _scan(folder)
+
+
 def file_checksum(path) -> str:
     mod = _io_images()
     if mod is not None and hasattr(mod, "file_checksum"):

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import ProjectError
+from ..errors import ProjectError, clean_message
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +39,10 @@ def run(args) -> int:
     progress = not args.no_progress
     report = ImportReport()
     with ProjectStore.open(args.project) as store:
+        if store.read_only:
+            raise ProjectError(f"{args.project}: cannot import into this project: {store.read_only_reason}")
+        for w in store.warnings:
+            report.warnings.append(w)
         ids = None
         if args.coco:
             images_dir = args.images or Path(args.coco).parent
@@ -51,5 +55,5 @@ def run(args) -> int:
         if args.volume:
             import_volume(store, args.volume, labels=args.labels, axis=args.axis, category=args.category,
                           components=args.components, report=report, progress=progress)  # fmt: skip
-    print(report.summary(), file=sys.stderr)
+    print(clean_message(report.summary()), file=sys.stderr)
     return 1 if report.errors else 0

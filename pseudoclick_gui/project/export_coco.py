@@ -15,10 +15,14 @@ Segmentation
 
 Files
     ``file_name`` of an image file: its path relative to ``images_root`` (default: the deepest folder
-    holding all the project's image files), with ``/`` separators. A volume slice gets one entry only when
-    it has objects, named ``<volume-stem>/<axis>_<index:04d>.png`` (e.g. ``ct_01/axial_0042.png``; the
-    volume stem drops ``.nii.gz`` / ``.nii`` / ...), plus the extra keys ``volume`` (path), ``volume_id``,
-    ``axis`` and ``slice_index``. The slice PNGs themselves are not written by this export.
+    holding all the project's image files, or the JSON's folder when the project has none), with ``/``
+    separators; the root used is recorded as ``info.image_root`` (an absolute path). A volume slice gets one
+    entry only when it has objects, named ``<volume-stem>/<axis>_<index:04d>.png`` (e.g.
+    ``ct_01/axial_0042.png``; the volume stem drops ``.nii.gz`` / ``.nii`` / ...), plus the extra keys
+    ``volume`` (path), ``volume_id``, ``axis`` and ``slice_index``. :func:`export_coco` writes those slice
+    PNGs under the image root (8-bit grey, the volume's default display window, exactly the slice's size)
+    unless ``write_slices=False``, so every ``file_name`` of the JSON names a file.
+    Files are written with the usual permissions (``0666`` less the umask), never private ``0600`` ones.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import ProjectError
 from .polygons import mask_to_polygons
@@ -58,13 +64,33 @@ def image_file_name(rec: ImageRecord, root: str | None) -> str:
     return Path(rec.path).name
 
 
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no /proc: read it the classic way (set and restore)
+    os.umask(mask)
+    return mask
+
+
 def write_json_atomic(obj, out_path) -> Path:
-    """Write JSON next to ``out_path`` then rename over it, so a crash never leaves half a file."""
+    """Write JSON next to ``out_path`` then rename over it, so a crash never leaves half a file. The file
+    gets the usual permissions (0666 less the umask), as ``open()`` would give it."""
     out = Path(out_path)
-    if out.parent and not out.parent.exists():
+    if out.is_dir():
+        raise ProjectError(f"{out}: is a folder; give a file name for the JSON")
+    try:
         out.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ProjectError(f"{out.parent}: not a folder") from None
     fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(obj, f, separators=(",", ":"))
         os.replace(tmp, out)
@@ -78,15 +104,27 @@ def write_json_atomic(obj, out_path) -> Path:
 
 
 def build_coco(store: ProjectStore, *, polygons: bool = False, progress: bool = False,
-               include_empty: bool = True, images_root=None) -> tuple[dict, dict]:  # fmt: skip
-    """(COCO dict, summary dict) without writing anything."""
+               include_empty: bool = True, images_root=None, default_root=None) -> tuple[dict, dict]:  # fmt: skip
+    """(COCO dict, summary dict) without writing anything. ``images_root``: the folder ``file_name`` is
+    relative to (default: the image files' deepest common folder, else ``default_root``)."""
     t0 = time.perf_counter()
     images = store.images()
     instances = store.instances()
     by_image: dict[int, int] = {}
     for inst in instances:
         by_image[inst.image_id] = by_image.get(inst.image_id, 0) + 1
-    root = os.fspath(images_root) if images_root is not None else _common_root([r.path for r in images if not r.is_slice])
+    bad = [r for r in images if r.width <= 0 or r.height <= 0]
+    if bad:
+        raise ProjectError(
+            f"{len(bad)} image(s) have no size in the project (e.g. image {bad[0].id}, {bad[0].name}); open the "
+            "project for writing once (the app or pseudoclick import) to repair them, or remove them"
+        )
+    if images_root is not None:
+        root = os.path.abspath(os.fspath(images_root))
+    else:
+        root = _common_root([r.path for r in images if not r.is_slice])
+        if root is None and default_root is not None:
+            root = os.path.abspath(os.fspath(default_root))
     coco_images = []
     for rec in images:
         if rec.is_slice and not by_image.get(rec.id):
@@ -130,6 +168,7 @@ def build_coco(store: ProjectStore, *, polygons: bool = False, progress: bool = 
             "description": f"PseudoClick GUI export of {store.path.name}",
             "version": "1.0",
             "date_created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "image_root": root,  # every file_name is relative to this folder
         },
         "licenses": [],
         "images": coco_images,
@@ -152,22 +191,71 @@ def build_coco(store: ProjectStore, *, polygons: bool = False, progress: bool = 
         "objects_with_holes_filled": holes,
         "warnings": warnings,
         "seconds": time.perf_counter() - t0,
+        "image_root": root,
     }
     return coco, summary
 
 
 def export_coco(store: ProjectStore, out_json, *, polygons: bool = False, progress: bool = True,
-                include_empty: bool = True, images_root=None) -> dict:  # fmt: skip
+                include_empty: bool = True, images_root=None, write_slices: bool = True) -> dict:  # fmt: skip
     """Write ``out_json`` (see the module docstring) and return a summary dict (counts, warnings, seconds,
-    path). ``include_empty=False`` leaves out image files without objects (slices without objects are
-    always left out)."""
+    path, image_root, slice_pngs). ``include_empty=False`` leaves out image files without objects (slices
+    without objects are always left out). ``write_slices``: write the PNG of every volume slice the JSON
+    names, under the image root (default: the JSON's folder when the project has no image files)."""
     t0 = time.perf_counter()
+    out = Path(out_json)
     coco, summary = build_coco(store, polygons=polygons, progress=progress, include_empty=include_empty,
-                               images_root=images_root)  # fmt: skip
+                               images_root=images_root, default_root=out.absolute().parent)  # fmt: skip
     try:
-        path = write_json_atomic(coco, out_json)
+        path = write_json_atomic(coco, out)
     except OSError as exc:
         raise ProjectError(f"{out_json}: cannot write ({exc.strerror or exc})") from None
+    summary["slice_pngs"] = 0
+    if write_slices:
+        summary["slice_pngs"] = write_slice_pngs(store, coco, summary["image_root"] or os.fspath(out.absolute().parent),
+                                                 summary["warnings"])  # fmt: skip
     summary["path"] = os.fspath(path)
     summary["seconds"] = time.perf_counter() - t0
     return summary
+
+
+def write_slice_pngs(store: ProjectStore, coco: dict, root, warnings: list[str]) -> int:
+    """Write ``root / file_name`` for every volume-slice entry of ``coco``: the slice as 8-bit grey with the
+    volume's default display window. A volume that cannot be read any more is reported in ``warnings``."""
+    import cv2
+
+    from ..errors import PseudoClickError
+    from ..io.volume import open_volume
+
+    by_volume: dict[int, list[dict]] = {}
+    for e in coco["images"]:
+        if e.get("volume_id") is not None:
+            by_volume.setdefault(int(e["volume_id"]), []).append(e)
+    written = 0
+    for vid, entries in by_volume.items():
+        rec = store.volume(vid)
+        try:
+            vol = open_volume(rec.path, series_uid=rec.series_uid)
+            level, width = vol.default_window()
+        except PseudoClickError as exc:
+            warnings.append(f"slice PNGs of {rec.path} not written: {exc}")
+            continue
+        for e in entries:
+            target = Path(root) / e["file_name"]
+            try:
+                img = vol.display_slice(e["axis"], int(e["slice_index"]), level=level, width=width)
+            except (IndexError, ValueError) as exc:
+                warnings.append(f"{e['file_name']}: not written ({exc})")
+                continue
+            if img.shape != (e["height"], e["width"]):
+                warnings.append(f"{e['file_name']}: not written (the volume's slice is {img.shape[1]}x{img.shape[0]}, "
+                                f"the project says {e['width']}x{e['height']}; has the volume changed?)")  # fmt: skip
+                continue
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ProjectError(f"{target.parent}: cannot create ({exc.strerror or exc})") from None
+            if not cv2.imwrite(os.fspath(target), np.ascontiguousarray(img)):
+                raise ProjectError(f"{target}: cannot write PNG")
+            written += 1
+    return written

@@ -42,8 +42,15 @@ def _save_png(arr: np.ndarray, path: Path) -> None:
 def export_png(store: ProjectStore, out_dir, *, progress: bool = True) -> dict:
     t0 = time.perf_counter()
     out = Path(out_dir)
-    (out / "instances").mkdir(parents=True, exist_ok=True)
-    (out / "ids").mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ProjectError(f"{out}: is a file; --png needs a folder")
+    try:
+        (out / "instances").mkdir(parents=True, exist_ok=True)
+        (out / "ids").mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ProjectError(f"{out}: cannot create the folder (a file is in the way)") from None
+    except OSError as exc:
+        raise ProjectError(f"{out}: cannot create the folder ({exc.strerror or exc})") from None
     cats = {c.id: c.name for c in store.categories()}
     per_image: dict[int, list] = {}
     for inst in store.instances():
@@ -61,6 +68,13 @@ def export_png(store: ProjectStore, out_dir, *, progress: bool = True) -> dict:
         if key in index:
             key = f"{key}_id{rec.id}"
         insts = per_image[rec.id]
+        if rec.width <= 0 or rec.height <= 0:
+            raise ProjectError(f"image {rec.id} ({rec.name}) has no size in the project ({rec.width} x {rec.height}); "
+                               "open the project for writing once to repair it, or remove it")  # fmt: skip
+        wrong = [i.id for i in insts if (i.height, i.width) != (rec.height, rec.width)]
+        if wrong:
+            raise ProjectError(f"image {rec.id} ({rec.name}) is {rec.width} x {rec.height} but object {wrong[0]} is not: "
+                               "the project file is damaged")  # fmt: skip
         ids = np.zeros((rec.height, rec.width), dtype=np.uint8 if len(insts) <= 255 else np.uint16)
         entries = []
         for k, inst in enumerate(insts, start=1):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,7 +41,10 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
 
     def error(self, what, message: str) -> None:
-        self.errors.append((str(what), message))
+        what = str(what)
+        if message.startswith(what + ": "):  # the message already names the file
+            message = message[len(what) + 2 :]
+        self.errors.append((what, message))
         log.warning("%s: %s", what, message)
 
     def summary(self) -> str:
@@ -87,11 +91,23 @@ def _category_id(store: ProjectStore, category, report: ImportReport) -> int:
 def import_images(store: ProjectStore, folder_or_files, *, report: ImportReport | None = None,
                   progress: bool = False) -> list[int]:  # fmt: skip
     """Add a folder's images (not recursive) or the given files. Returns the image ids in input order
-    (existing ones included: adding is idempotent). Unreadable files are skipped and listed in ``report``."""
+    (existing ones included: adding is idempotent). Each new file is decoded completely first; unreadable
+    files (truncated, undecodable, too small, multi-page stacks) are skipped and listed in ``report``, and so
+    are the folder's entries that look like images but cannot be read (broken links, FIFOs, GIF/WebP...)."""
     report = report if report is not None else ImportReport()
     if isinstance(folder_or_files, (str, Path)):
         p = Path(folder_or_files)
-        files = _imageio.list_images(p) if p.is_dir() else [p]
+        if p.is_dir():
+            try:
+                files, skipped = _imageio.scan_folder(p)
+            except PseudoClickError as exc:
+                raise ProjectError(str(exc)) from None
+            for f, why in skipped:
+                report.error(f, why)
+        elif p.exists() or p.is_symlink():
+            files = [p]
+        else:
+            raise ProjectError(f"{p}: no such file or folder")
     else:
         files = [Path(f) for f in folder_or_files]
     ids: list[int] = []
@@ -107,7 +123,7 @@ def import_images(store: ProjectStore, folder_or_files, *, report: ImportReport 
                 if existing is not None:
                     ready.append((f, existing, None))
                     continue
-                w, h = _imageio.image_size(f)
+                w, h = _imageio.verify_image(f)
                 ready.append((f, None, (w, h, _imageio.file_checksum(f))))
             except PseudoClickError as exc:
                 report.error(f, str(exc))
@@ -212,81 +228,204 @@ def segmentation_to_mask(seg, height: int, width: int) -> np.ndarray:
     raise ProjectError(f"unsupported segmentation of type {type(seg).__name__}")
 
 
+def _a(value) -> str:
+    """'a list', 'an int', 'null': the JSON-ish kind of a value, for messages."""
+    if value is None:
+        return "null"
+    name = {"dict": "object", "str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
+        type(value).__name__, type(value).__name__
+    )
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_segmentation(seg) -> str | None:
+    """What is wrong with a COCO ``segmentation`` value, or None."""
+    if isinstance(seg, dict):
+        counts, size = seg.get("counts"), seg.get("size")
+        if size is not None and not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) and v >= 0 for v in size)):
+            return "RLE 'size' is not [height, width]"
+        if isinstance(counts, str):
+            return None
+        if isinstance(counts, list) and all(_is_int(v) and v >= 0 for v in counts):
+            return None
+        return "RLE 'counts' is neither a string nor a list of non-negative integers"
+    if isinstance(seg, list):
+        polys = seg if not seg or isinstance(seg[0], list) else [seg]
+        for poly in polys:
+            if not isinstance(poly, list) or not all(_is_number(v) for v in poly):
+                return "a polygon holds something other than finite numbers (NaN, infinity, text?)"
+            if len(poly) < 6 or len(poly) % 2:
+                return f"a polygon needs at least 3 (x, y) points, got {len(poly)} numbers"
+        return None
+    return f"segmentation is {_a(seg)}, not a polygon list or an RLE dict"
+
+
+def validate_coco(data, source="COCO file") -> tuple[list[dict], list[dict], list[dict]]:
+    """Check a parsed COCO instances file completely before anything is imported; returns its (categories,
+    images, annotations). Raises one ProjectError naming the first problem (and how many more there are):
+    a missing or non-integer or duplicate id, ``images`` that is not a list, an entry that is not an object,
+    an annotation whose image or category is not in the file, a polygon with NaN, a malformed RLE."""
+    problems: list[str] = []
+
+    def bad(msg: str) -> None:
+        problems.append(msg)
+
+    if not isinstance(data, dict):
+        raise ProjectError(f"{source}: not a COCO file (the top level is {_a(data)}, not an object)")
+    if not isinstance(data.get("images"), list):
+        what = "missing" if "images" not in data else _a(data["images"])
+        raise ProjectError(f"{source}: not a COCO file ('images' is {what}, not a list)")
+    cats = data.get("categories", [])
+    anns = data.get("annotations", [])
+    for key, value in (("categories", cats), ("annotations", anns)):
+        if not isinstance(value, list):
+            raise ProjectError(f"{source}: '{key}' is {_a(value)}, not a list")
+    cat_ids: set[int] = set()
+    for k, c in enumerate(cats):
+        if not isinstance(c, dict):
+            bad(f"categories[{k}] is {_a(c)}, not an object")
+        elif not _is_int(c.get("id")):
+            bad(f"categories[{k}]: 'id' is {'missing' if 'id' not in c else 'not an integer'}")
+        elif c["id"] in cat_ids:
+            bad(f"categories[{k}]: duplicate id {c['id']}")
+        elif c.get("name") is not None and not isinstance(c.get("name"), str):
+            bad(f"categories[{k}]: 'name' is not a string")
+        else:
+            cat_ids.add(c["id"])
+    img_ids: set[int] = set()
+    for k, im in enumerate(data["images"]):
+        if not isinstance(im, dict):
+            bad(f"images[{k}] is {_a(im)}, not an object")
+        elif not _is_int(im.get("id")):
+            bad(f"images[{k}]: 'id' is {'missing' if 'id' not in im else 'not an integer'}")
+        elif im["id"] in img_ids:
+            bad(f"images[{k}]: duplicate id {im['id']} (the same image listed twice)")
+        elif not isinstance(im.get("file_name"), str) or not im["file_name"].strip():
+            bad(f"images[{k}] (id {im['id']}): 'file_name' is missing or not a string")
+        elif any(im.get(d) is not None and not (_is_int(im[d]) and im[d] >= 0) for d in ("width", "height")):
+            bad(f"images[{k}] (id {im['id']}): width/height are not non-negative integers")
+        else:
+            img_ids.add(im["id"])
+    for k, a in enumerate(anns):
+        if not isinstance(a, dict):
+            bad(f"annotations[{k}] is {_a(a)}, not an object")
+            continue
+        name = f"annotations[{k}]" + (f" (id {a['id']})" if _is_int(a.get("id")) else "")
+        # an id of the right type that names nothing is reported per annotation at import time
+        if not _is_int(a.get("image_id")):
+            bad(f"{name}: image_id is {'missing' if 'image_id' not in a else 'not an integer'}")
+        elif not _is_int(a.get("category_id")):
+            bad(f"{name}: category_id is {'missing' if 'category_id' not in a else 'not an integer'}")
+        else:
+            why = _check_segmentation(a.get("segmentation"))
+            if why:
+                bad(f"{name}: {why}")
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise ProjectError(f"{source}: {problems[0]}{more}; nothing was imported")
+    return cats, data["images"], anns
+
+
+def read_coco(coco_json) -> dict:
+    """Parse a COCO JSON file (ProjectError for unreadable, invalid or absurdly nested files)."""
+    try:
+        with open(coco_json, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as exc:
+        raise ProjectError(f"{coco_json}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ProjectError(f"{coco_json}: not a text (UTF-8) file") from None
+    except json.JSONDecodeError as exc:
+        raise ProjectError(f"{coco_json}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ProjectError(f"{coco_json}: JSON nested too deeply to be a COCO file") from None
+
+
 def import_coco(store: ProjectStore, coco_json, images_dir, *, report: ImportReport | None = None,
                 progress: bool = False, source: str = "import") -> ImportReport:  # fmt: skip
     """Import a COCO instances file: categories (matched by name, created when missing), images
-    (``images_dir / file_name``; a missing file is reported and its annotations skipped) and annotations
-    (compressed RLE, uncompressed RLE or polygons; ``iscrowd`` is ignored: every annotation becomes an
-    editable instance)."""
+    (``images_dir / file_name``; a missing or unreadable file is reported and its annotations skipped) and
+    annotations (compressed RLE, uncompressed RLE or polygons; ``iscrowd`` is ignored: every annotation
+    becomes an editable instance).
+
+    The whole file is checked first (:func:`validate_coco`): a malformed file imports nothing. The
+    images are then read (outside the store's lock) and everything is written in ONE transaction, so an
+    interrupted import leaves the project as it was."""
     report = report if report is not None else ImportReport()
-    try:
-        with open(coco_json, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as exc:
-        raise ProjectError(f"{coco_json}: cannot read ({exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ProjectError(f"{coco_json}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or "images" not in data:
-        raise ProjectError(f"{coco_json}: not a COCO file (no 'images' list)")
+    cats, images, anns = validate_coco(read_coco(coco_json), source=str(coco_json))
     images_dir = Path(images_dir)
 
-    cat_map: dict[int, int] = {}
-    for c in data.get("categories", []):
-        name = str(c.get("name") or f"category_{c.get('id')}")
-        existing = store.category_by_name(name)
-        if existing is None:
-            new_id = store.add_category(name, supercategory=str(c.get("supercategory") or ""))
-            report.categories.append(new_id)
-            cat_map[int(c["id"])] = new_id
-        else:
-            cat_map[int(c["id"])] = existing.id
+    sizes: dict[int, tuple[Path, int, int]] = {}  # coco id -> (path, w, h) of the readable images
+    for im in images:
+        path = images_dir / im["file_name"]
+        try:
+            if not path.exists():
+                raise ProjectError("image file not found")
+            fw, fh = _imageio.verify_image(path)
+            w, h = im.get("width"), im.get("height")
+            if w and h and (w, h) != (fw, fh):
+                raise ProjectError(f"the COCO file says {w}x{h} but the image is {fw}x{fh}")
+            sizes[im["id"]] = (path, fw, fh)
+        except PseudoClickError as exc:
+            report.error(path, str(exc))
 
-    img_map: dict[int, tuple[int, int, int]] = {}  # coco id -> (store id, h, w)
-    images = data.get("images", [])
-    for chunk in _chunks(images):
-        with store.transaction():
-            for im in chunk:
-                path = images_dir / str(im.get("file_name", ""))
-                try:
-                    if not path.is_file():
-                        raise ProjectError("image file not found")
-                    fw, fh = _imageio.image_size(path)
-                    w, h = im.get("width"), im.get("height")
-                    if w and h and (int(w), int(h)) != (fw, fh):
-                        raise ProjectError(f"the COCO file says {w}x{h} but the image is {fw}x{fh}")
-                    iid = store.add_image(path, width=fw, height=fh)
-                    rec = store.image(iid)
-                    img_map[int(im["id"])] = (iid, rec.height, rec.width)
-                    report.images.append(iid)
-                except PseudoClickError as exc:
-                    report.error(path, str(exc))
-
-    anns = data.get("annotations", [])
+    new_cats: list[int] = []
+    new_images: list[int] = []
+    new_instances: list[int] = []
     bar = _progress(range(len(anns)), len(anns), "annotations", progress)
     it = iter(bar)
-    for chunk in _chunks(anns, 500):
-        with store.transaction():
-            for ann in chunk:
-                next(it, None)
-                what = f"annotation {ann.get('id')}"
-                target = img_map.get(int(ann.get("image_id", -1)))
-                if target is None:
-                    report.error(what, "its image was not imported")
-                    continue
-                iid, h, w = target
-                try:
-                    cid = cat_map.get(int(ann.get("category_id", -1)))
-                    if cid is None:
-                        raise ProjectError(f"unknown category_id {ann.get('category_id')}")
-                    mask = segmentation_to_mask(ann.get("segmentation"), h, w)
-                    if not mask.any():
-                        report.warnings.append(f"{what}: empty segmentation skipped")
-                        continue
-                    report.instances.append(store.add_instance(iid, mask, cid, source=source, attach_draft=False))
-                except (PseudoClickError, TypeError, ValueError, KeyError) as exc:
-                    report.error(what, str(exc))
+    with store.transaction():
+        cat_map: dict[int, int] = {}
+        for c in cats:
+            name = str(c.get("name") or f"category_{c['id']}").strip() or f"category_{c['id']}"
+            existing = store.category_by_name(name)
+            if existing is None:
+                cat_map[c["id"]] = store.add_category(name, supercategory=str(c.get("supercategory") or ""))
+                new_cats.append(cat_map[c["id"]])
+            else:
+                cat_map[c["id"]] = existing.id
+        img_map: dict[int, tuple[int, int, int]] = {}  # coco id -> (store id, h, w)
+        for coco_id, (path, fw, fh) in sizes.items():
+            iid = store.add_image(path, width=fw, height=fh)
+            rec = store.image(iid)
+            img_map[coco_id] = (iid, rec.height, rec.width)
+            new_images.append(iid)
+        for ann in anns:
+            next(it, None)
+            what = f"annotation {ann.get('id')}"
+            target = img_map.get(ann["image_id"])
+            if target is None:
+                known = any(im["id"] == ann["image_id"] for im in images)
+                report.error(what, "its image was not imported" if known else
+                             f"image_id {ann['image_id']} is not an image of the file")  # fmt: skip
+                continue
+            iid, h, w = target
+            if ann["category_id"] not in cat_map:
+                report.error(what, f"unknown category_id {ann['category_id']} (not in the file's categories)")
+                continue
+            try:
+                mask = segmentation_to_mask(ann.get("segmentation"), h, w)
+            except (PseudoClickError, TypeError, ValueError) as exc:
+                report.error(what, str(exc))
+                continue
+            if not mask.any():
+                report.warnings.append(f"{what}: empty segmentation skipped")
+                continue
+            new_instances.append(store.add_instance(iid, mask, cat_map[ann["category_id"]], source=source,
+                                                    attach_draft=False))  # fmt: skip
     if hasattr(bar, "close"):
         bar.close()
+    report.categories.extend(new_cats)
+    report.images.extend(new_images)
+    report.instances.extend(new_instances)
     return report
 
 
