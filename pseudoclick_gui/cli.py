@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from . import __version__
-from .errors import PseudoClickError
+from .errors import PseudoClickError, clean_message
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("pseudoclick_gui.evaluation.cli", "evaluate a checkpoint with the standard robot user (NoC, mIoU@k)"),
@@ -56,8 +57,30 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except PseudoClickError as exc:
-        print(f"pseudoclick {args.command}: error: {exc}", file=sys.stderr)
+        print(f"pseudoclick {args.command}: error: {clean_message(exc)}", file=sys.stderr)
         return 1
+    except Exception as exc:  # never a traceback for bad input; PSEUDOCLICK_DEBUG=1 shows it
+        if os.environ.get("PSEUDOCLICK_DEBUG"):
+            raise
+        print(f"pseudoclick {args.command}: error: {clean_message(_describe(exc))}", file=sys.stderr)
+        return 1
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an exception that is not a PseudoClickError."""
+    import sqlite3
+
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    if isinstance(exc, MemoryError):
+        return "not enough memory"
+    if isinstance(exc, RecursionError):
+        return "input nested too deeply"
+    if isinstance(exc, sqlite3.Error):
+        return f"project database error: {exc}"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"internal error ({type(exc).__name__}: {first}); please report it, with PSEUDOCLICK_DEBUG=1 for details"
 
 
 if __name__ == "__main__":
