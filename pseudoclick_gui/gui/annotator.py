@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtGui import QUndoStack
+from PySide6.QtGui import QUndoGroup, QUndoStack
 
 from ..engine.propagate import derive_clicks, mask_vanished
 from ..engine.types import Click
-from ..errors import PseudoClickError
+from ..errors import ProjectError, PseudoClickError
 from ..project.store import ProjectStore
 from . import commands as C
 from .settings import data_dir
@@ -46,6 +46,21 @@ DEFAULT_CATEGORY = "object"
 MAX_AUTO_CHAIN = 5  # auto-accepted proposals in a row after one human action
 AXES = ("axial", "coronal", "sagittal")
 VIEW_SAVE_DELAY_MS = 400  # slice/axis changes are remembered in the project after this pause
+MAX_KEPT_HISTORIES = 30  # images whose undo history (and sessions) stay in memory after switching away
+SUGGESTIONS = ("on", "off", "paper")  # Preferences > Suggest next clicks
+
+try:  # the store's lock error (one writer per project); older stores have none
+    from ..project.store import ProjectLockedError
+except ImportError:  # pragma: no cover - until the store provides it
+    class ProjectLockedError(ProjectError):
+        """Another running instance holds the project."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """A user-facing line for ``exc``: the message of a PseudoClickError, else the type and message."""
+    if isinstance(exc, PseudoClickError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def load_rgb(path) -> np.ndarray:
@@ -57,9 +72,50 @@ def load_rgb(path) -> np.ndarray:
 
 
 def autosave_project_path() -> Path:
+    """A new autosave project (images opened with no project and no common folder). ProjectError when the user
+    data folder cannot be created."""
     d = data_dir() / "autosave"
-    d.mkdir(parents=True, exist_ok=True)
+    _make_dir(d)
     return d / time.strftime(f"autosave-%Y%m%d-%H%M%S{PROJECT_SUFFIX}")
+
+
+def folder_project_path(folder) -> Path:
+    """The project the app keeps for an image folder opened without a project: the same file every time the
+    folder is opened, ``<data dir>/projects/<folder name>-<8 hex digits of its absolute path>.pcproj``."""
+    import hashlib
+
+    folder = Path(folder).expanduser().absolute()
+    digest = hashlib.sha1(str(folder).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in folder.name)[:60] or "root"
+    return data_dir() / "projects" / f"{name}-{digest}{PROJECT_SUFFIX}"
+
+
+def _make_dir(d: Path) -> None:
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProjectError(f"cannot create the folder {d} for the app's projects ({exc.strerror or exc}); "
+                           "set PSEUDOCLICK_DATA_DIR to a writable folder or open a project with --project") from None
+
+
+def common_folder(paths) -> Path | None:
+    """The folder a set of opened paths belongs to: a folder itself, else the files' deepest common folder."""
+    folders = [Path(p).expanduser().absolute() for p in paths]
+    folders = [p if p.is_dir() else p.parent for p in folders]
+    if not folders:
+        return None
+    try:
+        return Path(os.path.commonpath([str(f) for f in folders]))
+    except ValueError:  # different drives
+        return None
+
+
+def app_managed(path) -> bool:
+    """Whether a project file is one the app made itself (sample, autosave, a folder's project)."""
+    try:
+        return Path(path).absolute().is_relative_to(data_dir().absolute())
+    except (OSError, ValueError):
+        return False
 
 
 class Annotator(QObject):
@@ -74,6 +130,7 @@ class Annotator(QObject):
     statsChanged = Signal()
     message = Signal(str, str)  # level ("info" | "warning" | "error"), text
     modelReady = Signal(str, str)  # device name, warning ("" when a trained model is loaded)
+    modelFailed = Signal(str)  # the model could not be loaded: why
     busyChanged = Signal(bool)
     proposalRuleChanged = Signal(str)  # the rule the sessions follow now ("" = the model's own)
     volumeChanged = Signal()  # a volume was opened or closed, or its axis / channel changed
@@ -87,8 +144,12 @@ class Annotator(QObject):
         self.client.busyChanged.connect(self.busyChanged)
         self.client.busyChanged.connect(self._on_busy)
         self._pending_finish = False
-        self.undo_stack = QUndoStack(self)
-        self.undo_stack.setUndoLimit(500)
+        self.undo_group = QUndoGroup(self)  # one undo history per image (kept when switching images)
+        self.undo_stack = self._new_stack()
+        self._kept: dict = {}  # image key -> the UI state of an image left (undo history, current object)
+        self.read_only = False  # the project is open read-only (another instance holds it)
+        self._prefetched: dict[str, object] = {}  # image path -> Future of its pixels (the next file in the list)
+        self._pool = None
         self.store: ProjectStore | None = None
         self.image_id: int | None = None
         self.image_path: str | None = None
@@ -102,7 +163,7 @@ class Annotator(QObject):
         self._next_token = 1
         self.category_id: int | None = None
         self.proposals_enabled = True
-        self.proposal_rule = ""  # "" = the model's own rule (Session.set_proposal_source)
+        self.proposal_rule: str | None = None  # None = the checkpoint's own rule, "paper" (Session.set_proposal_rule)
         self.auto_accept = False
         self.auto_accept_threshold = 0.9
         self._auto_chain = 0
@@ -112,7 +173,8 @@ class Annotator(QObject):
         self.live_pseudo: set | None = None  # (x, y, positive) of the accepted pseudo clicks still an input
         self.device_name = "loading model…"
         self.model_warning = ""
-        self.model_loaded = False
+        self.model_loaded = False  # loading finished (see model_error)
+        self.model_error = ""  # why no model could be loaded ("" when one is)
         self.auto_accepted = 0
         # volumes
         self.volume = None  # io.volume.Volume of the volume being shown, or None for a 2-D image
@@ -132,15 +194,33 @@ class Annotator(QObject):
         self._view_timer.timeout.connect(self._save_view)
 
         def load(st: WorkerState) -> bool:
-            session, warning = session_factory()
-            session.use_grey_network(st.grey_network)
+            try:
+                session, warning = session_factory()
+                if st.proposal_rule is not None:
+                    session.set_proposal_rule(st.proposal_rule)
+            except BaseException as exc:  # noqa: BLE001 - any failure is a message, never a dead app
+                log.error("the model could not be loaded", exc_info=True)
+                self.modelFailed.emit(describe_error(exc))  # queued to the UI thread
+                return False
             st.template = session
             self.modelReady.emit(session.device_name, warning or "")  # queued to the UI thread
             return False
 
         self.modelReady.connect(self._on_model_ready)
+        self.modelFailed.connect(self._on_model_failed)
         self.proposalRuleChanged.connect(self._on_proposal_rule)
         self.client.submit(load, predict=False)
+
+    def _new_stack(self) -> QUndoStack:
+        stack = QUndoStack(self)
+        stack.setUndoLimit(500)
+        self.undo_group.addStack(stack)
+        self.undo_group.setActiveStack(stack)
+        return stack
+
+    def _set_stack(self, stack: QUndoStack) -> None:
+        self.undo_stack = stack
+        self.undo_group.setActiveStack(stack)
 
     # ------------------------------------------------------------------ plumbing used by commands
     def run_op(self, op, predict: bool = False) -> int:
@@ -179,46 +259,118 @@ class Annotator(QObject):
         self.device_name, self.model_warning, self.model_loaded = device, warning, True
         if warning:
             self.message.emit("warning", warning)
+        if self.rgb is not None:
+            self._warm(self.rgb.shape[:2])
         self.statsChanged.emit()
+
+    def _on_model_failed(self, why: str) -> None:
+        self.device_name, self.model_error, self.model_loaded = "no model", why, True
+        self.message.emit("error", f"The segmentation model could not be loaded, so clicks cannot make masks:\n{why}")
+        self.statsChanged.emit()
+
+    def _can_edit(self) -> bool:
+        """Whether the user may change the project now; says why not in a message otherwise."""
+        if self.read_only:
+            self.message.emit("info", "This project is open read-only (another PseudoClick window holds it): "
+                                      "nothing can be changed here")  # fmt: skip
+            return False
+        return True
+
+    def _setting(self, key: str, default=None):
+        """A project setting, or ``default`` when it is missing or unreadable (a bad row never stops the app)."""
+        if self.store is None:
+            return default
+        try:
+            value = self.store.get_setting(key)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("project setting %s unreadable: %s", key, exc)
+            return default
+        return default if value is None else value
+
+    def _remember(self, key: str, value) -> None:
+        """Write a project setting unless read-only; a failure is only logged (settings are a convenience)."""
+        if self.store is None or self.read_only:
+            return
+        try:
+            self.store.set_setting(key, value)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not remember %s: %s", key, exc)
 
     # ------------------------------------------------------------------ projects
-    def open_project(self, path) -> None:
-        """Open (or create) a project file; ProjectError when it cannot be read."""
-        store = ProjectStore.open(path)
+    def open_project(self, path, *, read_only: bool = False) -> None:
+        """Open (or create) a project file; ProjectError when it cannot be read (ProjectLockedError when another
+        running instance holds it: ``read_only=True`` then opens it for viewing only). A part of the project
+        that cannot be read (a bad row) becomes a message; the rest opens."""
+        if read_only:
+            try:
+                store = ProjectStore(path, read_only=True)
+            except TypeError:
+                raise ProjectError("this version cannot open a project read-only") from None
+        else:
+            store = ProjectStore.open(path)
         self.close_project()
         self.store = store
-        if not store.categories():
-            store.add_category(DEFAULT_CATEGORY)
-        cid = store.get_setting("gui.category")
-        ids = [c.id for c in store.categories()]
-        self.category_id = cid if cid in ids else ids[0]
+        self.read_only = bool(read_only)
+        problems = []
+        try:
+            if not store.categories() and not read_only:
+                store.add_category(DEFAULT_CATEGORY)
+            ids = [c.id for c in store.categories()]
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"categories: {describe_error(exc)}")
+            ids = []
+        cid = self._setting("gui.category")
+        self.category_id = cid if cid in ids else (ids[0] if ids else None)
         self.projectChanged.emit()
         self.categoriesChanged.emit()
+        try:
+            images = self.images()
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"images: {describe_error(exc)}")
+            images = []
+        try:
+            volumes = [v.id for v in store.volumes()]
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"volumes: {describe_error(exc)}")
+            volumes = []
         self.filesChanged.emit()
-        images = self.images()
-        volumes = [v.id for v in store.volumes()]
-        last = store.get_setting("gui.current_image")
-        last_volume = store.get_setting("gui.current_volume")
+        last = self._setting("gui.current_image")
+        last_volume = self._setting("gui.current_volume")
         target = last if last in [r.id for r in images] else (images[0].id if images else None)
-        if last_volume in volumes or (target is None and volumes):
-            self.open_volume_id(last_volume if last_volume in volumes else volumes[0])
-        elif target is not None:
-            self.open_image(target)
+        try:
+            if last_volume in volumes or (target is None and volumes):
+                self.open_volume_id(last_volume if last_volume in volumes else volumes[0])
+            elif target is not None:
+                self.open_image(target)
+        except Exception as exc:  # noqa: BLE001
+            log.error("could not show the project's last image", exc_info=True)
+            problems.append(f"the last image: {describe_error(exc)}")
+        if problems:
+            self.message.emit("error", f"Part of the project {Path(path).name} could not be read:\n"
+                                       + "\n".join(problems))  # fmt: skip
         self.statsChanged.emit()
 
-    def ensure_project(self) -> ProjectStore:
+    def ensure_project(self, for_paths=None) -> ProjectStore:
+        """The open project; else the project the app keeps for the folder of ``for_paths`` (the same file each
+        time that folder is opened), else a new autosave project."""
         if self.store is None:
-            p = autosave_project_path()
+            folder = common_folder(for_paths or [])
+            p = folder_project_path(folder) if folder is not None else autosave_project_path()
+            _make_dir(p.parent)
             self.open_project(p)
-            self.message.emit("info", f"Autosave project: {p}")
+            self.message.emit("info", f"Project: {p}")
         return self.store
 
     def close_project(self) -> None:
-        self.undo_stack.clear()
+        self._drop_histories()
         self._flush_view()
         if self.store is not None:
-            self.store.close()
+            try:
+                self.store.close()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("closing the project: %s", exc)
         self.store = None
+        self.read_only = False
         self.image_id = self.rgb = self.image_path = None
         had_volume = self.volume is not None
         self.volume = self.volume_id = None
@@ -235,7 +387,7 @@ class Annotator(QObject):
         added. Returns the ids; unreadable files are reported in one message."""
         from ..io.images import list_images
 
-        store = self.ensure_project()
+        store = self.ensure_project(paths)
         files: list[Path] = []
         for p in paths:
             p = Path(p)
@@ -246,6 +398,8 @@ class Annotator(QObject):
                 ids.append(store.add_image(f))
             except PseudoClickError as exc:
                 errors.append(str(exc))
+            except Exception as exc:  # noqa: BLE001 - one odd file must not stop the others
+                errors.append(f"{f}: {describe_error(exc)}")
         if errors:
             self.message.emit("error", "Some files could not be added:\n" + "\n".join(errors[:10]))
         self.filesChanged.emit()
@@ -257,11 +411,17 @@ class Annotator(QObject):
 
     # ------------------------------------------------------------------ images
     def open_image(self, image_id: int) -> bool:
-        rec = self.store.image(image_id)
+        try:
+            rec = self.store.image(image_id)
+        except Exception as exc:  # noqa: BLE001
+            self.message.emit("error", describe_error(exc))
+            return False
         if rec.is_slice:
             return self.open_volume_id(rec.volume_id, rec.axis, rec.slice_index)
         try:
-            rgb = load_rgb(rec.path)
+            rgb = self._take_prefetched(rec.path)
+            if rgb is None:
+                rgb = load_rgb(rec.path)
         except PseudoClickError as exc:
             self.message.emit("error", str(exc))
             return False
@@ -271,48 +431,190 @@ class Annotator(QObject):
         if rgb.shape[:2] != (rec.height, rec.width):
             self.message.emit("warning", f"{rec.name}: the file's size changed since it was added")
         self._leave_volume()
-        self.store.set_setting("gui.current_image", image_id)
-        self.store.set_setting("gui.current_volume", None)
+        self._remember("gui.current_image", image_id)
+        self._remember("gui.current_volume", None)
         self._show(image_id, rec.path, rgb)
         self.filesChanged.emit()
+        self._prefetch_next()
         return True
 
-    def _show(self, image_id: int | None, path: str, rgb: np.ndarray) -> None:
-        """Show ``rgb`` (the network input, H x W x 3 uint8) as the current image: replay its draft through a
-        fresh session. ``image_id`` None: a volume slice without an image row yet (nothing drawn there)."""
+    # ------------------------------------------------------------------ background preparation
+    def _prefetch_next(self) -> None:
+        """Decode the next file of the list in a background thread, so D (next image) shows it at once."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        entries = self.files()
+        cur = self.current_file()
+        if cur not in entries:
+            return
+        i = entries.index(cur)
+        if i + 1 >= len(entries) or entries[i + 1][0] != "image":
+            return
+        try:
+            path = self.store.image(entries[i + 1][1]).path
+        except Exception:  # noqa: BLE001
+            return
+        if path in self._prefetched:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="pseudoclick-prefetch")
+        while len(self._prefetched) >= 2:
+            self._prefetched.pop(next(iter(self._prefetched))).cancel()
+        self._prefetched[path] = self._pool.submit(load_rgb, path)
+
+    def _take_prefetched(self, path: str) -> np.ndarray | None:
+        fut = self._prefetched.pop(path, None)
+        if fut is None or fut.cancelled():
+            return None
+        try:
+            return fut.result(timeout=30)
+        except Exception:  # noqa: BLE001 - read it again in the UI thread, which reports the error
+            return None
+
+    def _warm(self, shape: tuple[int, int]) -> None:
+        """In the worker's idle time: one prediction on a scratch session at this image size, so the first real
+        click does not pay for the network's first run at a new input size (several hundred ms on a CPU)."""
+        h, w = int(shape[0]), int(shape[1])
+
+        def job(st: WorkerState) -> bool:
+            done = st.__dict__.setdefault("warmed", set())
+            if st.template is None or (h, w) in done or getattr(st.template, "image", None) is None:
+                return False
+            if tuple(st.template.image.shape[:2]) != (h, w):
+                return False
+            done.add((h, w))
+            s = st.template.spawn()
+            s.add_click(w / 2, h / 2, True)
+            s.predict()
+            s.add_click(w / 2 + 1, h / 2 + 1, True)  # the zoomed-in view of a second click
+            s.predict()
+            return False
+
+        self.client.background(job)
+
+    def _image_key(self, image_id: int | None):
+        """What a kept undo history belongs to: the image row (and, for a volume slice, the channel shown)."""
+        if image_id is None:
+            return None
+        return (image_id, self.channel) if self.volume is not None else (image_id, None)
+
+    def _leave_image(self) -> None:
+        """Keep the current image's undo history and object (and its worker sessions) for when it comes back."""
+        key = self._image_key(self.image_id)
+        if key is None or self.rgb is None or self.store is None or self.undo_stack.count() == 0:
+            return
+        self._kept.pop(key, None)
+        self._kept[key] = {"stack": self.undo_stack, "token": self.token, "clicks": list(self.clicks),
+                           "reopened": self.reopened, "seed": self.seed, "rgb_shape": self.rgb.shape}  # fmt: skip
+
+        def op(st: WorkerState) -> bool:
+            st.kept[key] = (st.sessions, st.token)
+            st.sessions = {}
+            return False
+
+        self.client.submit(op, predict=False)
+        while len(self._kept) > MAX_KEPT_HISTORIES:
+            old = next(iter(self._kept))
+            self._forget(old)
+
+    def _forget(self, key) -> None:
+        entry = self._kept.pop(key, None)
+        if entry is not None:
+            self.undo_group.removeStack(entry["stack"])
+            entry["stack"].deleteLater()
+        self.client.submit(lambda st: bool(st.kept.pop(key, None)) and False, predict=False)
+
+    def _drop_histories(self) -> None:
+        for key in list(self._kept):
+            self._forget(key)
         self.undo_stack.clear()
+
+    def _show(self, image_id: int | None, path: str, rgb: np.ndarray) -> None:
+        """Show ``rgb`` (the network input, H x W x 3 uint8) as the current image. An image shown before in this
+        run gets its undo history and object back as they were; otherwise its draft is replayed through a fresh
+        session. ``image_id`` None: a volume slice without an image row yet (nothing drawn there)."""
+        self._leave_image()
         self._propagation = None
+        old_stack = self.undo_stack
+        key = self._image_key(image_id)
+        kept = self._kept.pop(key, None) if key is not None else None
+        if kept is not None and kept["rgb_shape"] != rgb.shape:
+            self._kept[key] = kept
+            self._forget(key)
+            kept = None
         self.image_id, self.image_path, self.rgb = image_id, path, rgb
-        token = self.new_token()
+        if kept is not None:
+            self._set_stack(kept["stack"])
+
+            def restore(st: WorkerState) -> bool:
+                if st.template is None:
+                    return False
+                st.template.set_image(rgb)
+                st.sessions, st.token = st.kept.pop(key, ({}, None))
+                return st.session is not None
+
+            self.client.submit(restore, predict=False)
+            self.activate(kept["token"], kept["clicks"], kept["reopened"], kept["seed"])
+        else:
+            self._set_stack(self._new_stack())
+            self._replay(image_id, rgb)
+        if old_stack is not self.undo_stack and not any(e["stack"] is old_stack for e in self._kept.values()):
+            self.undo_group.removeStack(old_stack)
+            old_stack.deleteLater()
+        self.last_ms = None
+        self.imageChanged.emit()
+        self.instancesChanged.emit()
+        self.clicksChanged.emit()
+        self.statsChanged.emit()
+        if self.model_loaded:
+            self._warm(rgb.shape[:2])
+
+    def _read_draft(self, image_id: int):
+        """(entries, reopened, seed) of the image's saved draft; a draft that cannot be read becomes a message
+        and an empty object."""
         draft = self.store.draft(image_id) if image_id is not None else None
         entries: list[C.DraftClick] = []
         reopened = None
         seed = None
-        if draft is not None:
-            kinds = {v: k for k, v in C.STORE_KIND.items()}
-            for r in draft.clicks:
-                kind = kinds[r.kind]
-                click = Click(r.x, r.y, r.positive, "pseudo" if kind in ("pseudo", "withdrawn") else "human",
-                              r.confidence)  # fmt: skip
-                entries.append(C.DraftClick(click, kind, r.id))
-            reopened = draft.instance_id
-            if draft.seed is not None:
-                seed = draft.seed
-            elif reopened is not None:  # saved before drafts kept their seed (schema 1)
-                seed = self.store.instance_mask(reopened)
-            elif draft.mask is not None and not entries:
-                seed = draft.mask
-            if seed is not None and draft.seed is None:  # keep it from now on, whatever the next masks are
-                try:
-                    self.store.save_draft(image_id, draft.mask, instance_id=reopened, seed=seed)
-                except PseudoClickError as exc:
-                    log.warning("could not save the draft's seed: %s", exc)
-        first = not getattr(self, "_warmed", False)
-        self._warmed = True
+        if draft is None:
+            return entries, reopened, seed
+        kinds = {v: k for k, v in C.STORE_KIND.items()}
+        for r in draft.clicks:
+            if r.kind not in kinds:
+                raise ProjectError(f"a click of unknown kind {r.kind!r}")
+            kind = kinds[r.kind]
+            click = Click(r.x, r.y, r.positive, "pseudo" if kind in ("pseudo", "withdrawn") else "human", r.confidence)
+            entries.append(C.DraftClick(click, kind, r.id))
+        reopened = draft.instance_id
+        if draft.seed is not None:
+            seed = draft.seed
+        elif reopened is not None:  # saved before drafts kept their seed (schema 1)
+            seed = self.store.instance_mask(reopened)
+        elif draft.mask is not None and not entries:
+            seed = draft.mask
+        if seed is not None and draft.seed is None and not self.read_only:  # keep it from now on
+            try:
+                self.store.save_draft(image_id, draft.mask, instance_id=reopened, seed=seed)
+            except PseudoClickError as exc:
+                log.warning("could not save the draft's seed: %s", exc)
+        return entries, reopened, seed
+
+    def _replay(self, image_id: int | None, rgb: np.ndarray) -> None:
+        """A fresh session for the image, with its saved draft (clicks as first given, seed) replayed."""
+        token = self.new_token()
+        try:
+            entries, reopened, seed = self._read_draft(image_id)
+        except Exception as exc:  # noqa: BLE001 - a bad row: the image opens without its unfinished object
+            log.error("draft unreadable", exc_info=True)
+            self.message.emit("error", f"The unfinished object of this image could not be restored: "
+                                       f"{describe_error(exc)}")  # fmt: skip
+            entries, reopened, seed = [], None, None
 
         def op(st: WorkerState) -> bool:
+            if st.template is None:
+                return False
             st.template.set_image(rgb)
-            st.sessions.clear()
+            st.sessions = {}
             s = st.switch(token)
             if seed is not None:
                 s.set_previous_mask(seed)
@@ -331,17 +633,10 @@ class Annotator(QObject):
                     s.predict()
                 else:
                     s.withdraw_pseudo_click(e.click)
-            if first:
-                st.template.warm_up()
             return seed is not None or bool(entries)
 
         self.client.submit(op, predict=False)
         self.activate(token, entries, reopened, seed)
-        self.last_ms = None
-        self.imageChanged.emit()
-        self.instancesChanged.emit()
-        self.clicksChanged.emit()
-        self.statsChanged.emit()
 
     def files(self) -> list[tuple[str, int]]:
         """The file list: ("image", image id) for 2-D images, then ("volume", volume id)."""
@@ -374,7 +669,9 @@ class Annotator(QObject):
         """Register an opened :class:`~pseudoclick_gui.io.volume.Volume` (read from ``path``) in the project
         (creating an autosave project if none) and show its middle axial slice, or the slice last shown.
         Returns the volume id."""
-        store = self.ensure_project()
+        store = self.ensure_project([path])
+        if not self._can_edit():
+            return -1
         vid = store.add_volume(path, kind=str(volume.source_format or "volume"), shape=volume.shape,
                                affine=volume.affine, series_uid=series_uid)  # fmt: skip
         self._enter_volume(vid, volume)
@@ -409,7 +706,8 @@ class Annotator(QObject):
     def _enter_volume(self, volume_id: int, volume, axis=None, index=None, channel=None) -> None:
         new = self.volume_id != volume_id or self.volume is not volume
         if new:
-            view = self.store.get_setting(f"gui.volume.{volume_id}") or {}
+            view = self._setting(f"gui.volume.{volume_id}", {})
+            view = view if isinstance(view, dict) else {}
             self.volume, self.volume_id = volume, volume_id
             self.volume_path = self.store.volume(volume_id).path
             # per-plane facts, computed once (Volume derives them from the affine at every call)
@@ -480,12 +778,9 @@ class Annotator(QObject):
     def _save_view(self) -> None:
         if self.store is None or self.volume_id is None:
             return
-        try:
-            self.store.set_setting(f"gui.volume.{self.volume_id}",
-                                   {"axis": self.axis, "channel": self.channel, "indices": self._axis_index})  # fmt: skip
-            self.store.set_setting("gui.current_volume", self.volume_id)
-        except PseudoClickError as exc:  # a settings write must never disturb annotation
-            log.warning("could not remember the volume view: %s", exc)
+        self._remember(f"gui.volume.{self.volume_id}",
+                       {"axis": self.axis, "channel": self.channel, "indices": self._axis_index})  # fmt: skip
+        self._remember("gui.current_volume", self.volume_id)
 
     def _flush_view(self) -> None:
         if self._view_timer.isActive():
@@ -571,21 +866,29 @@ class Annotator(QObject):
     def _ready(self) -> bool:
         return self.store is not None and self.image_id is not None
 
+    def _model_ok(self) -> bool:
+        if self.model_error:
+            self.message.emit("error", f"No segmentation model is loaded: {self.model_error}")
+            return False
+        return True
+
     def click(self, x: float, y: float, positive: bool) -> None:
-        if self.store is None or self.rgb is None or not self._ensure_row():
+        if self.store is None or self.rgb is None or not self._model_ok() or not self._can_edit():
+            return
+        if not self._ensure_row():
             return
         self._auto_chain = 0
         self.undo_stack.push(C.ClickCommand(self, C.DraftClick(Click(float(x), float(y), bool(positive)), "human")))
 
     def accept_proposal(self) -> bool:
-        if not self._ready() or self.proposal is None:
+        if not self._ready() or self.proposal is None or not self._can_edit():
             return False
         p = self.proposal
         self.undo_stack.push(C.ClickCommand(self, C.DraftClick(p, "pseudo")))
         return True
 
     def withdraw_proposal(self) -> bool:
-        if not self._ready() or self.proposal is None:
+        if not self._ready() or self.proposal is None or not self._can_edit():
             return False
         p = self.proposal
         self._auto_chain = 0
@@ -598,7 +901,7 @@ class Annotator(QObject):
     def finish(self) -> bool:
         """Commit the current mask. While a prediction is running, finishing waits for it (the mask must
         include the latest click)."""
-        if not self._ready():
+        if not self._ready() or (self.has_object() and not self._can_edit()):
             return False
         if self.client.busy and self.has_object():
             self._pending_finish = True
@@ -616,11 +919,11 @@ class Annotator(QObject):
         return True
 
     def reset(self) -> None:
-        if self._ready() and self.has_object():
+        if self._ready() and self.has_object() and self._can_edit():
             self.undo_stack.push(C.ResetCommand(self))
 
     def reopen_instance(self, instance_id: int) -> bool:
-        if not self._ready():
+        if not self._ready() or not self._can_edit():
             return False
         if self.has_object():
             self.message.emit("info", "Finish (Space) or reset (Esc) the current object first")
@@ -629,7 +932,7 @@ class Annotator(QObject):
         return True
 
     def delete_instance(self, instance_id: int) -> None:
-        if self._ready():
+        if self._ready() and self._can_edit():
             if instance_id == self.reopened:
                 self.message.emit("info", "This object is being edited: reset it (Esc) first")
                 return
@@ -638,7 +941,7 @@ class Annotator(QObject):
     def brush_target(self, instance_id: int | None) -> bool:
         """Whether ``instance_id`` (the object selected in the Objects panel) can be brushed now; says why not
         in a message otherwise."""
-        if not self._ready():
+        if not self._ready() or not self._can_edit():
             return False
         if instance_id is None:
             self.message.emit("info", "Brush / eraser: select a finished object in the Objects panel first")
@@ -679,17 +982,19 @@ class Annotator(QObject):
         return True
 
     def set_instance_category(self, instance_id: int, category_id: int) -> None:
-        if self._ready():
+        if self._ready() and self._can_edit():
             self.undo_stack.push(C.SetCategoryCommand(self, instance_id, category_id))
 
     def set_instance_hidden(self, instance_id: int, hidden: bool) -> None:
+        if not self._can_edit():
+            self.instancesChanged.emit()
+            return
         self.store.set_instance_hidden(instance_id, hidden)
         self.instancesChanged.emit()
 
     def set_category(self, category_id: int) -> None:
         self.category_id = category_id
-        if self.store is not None:
-            self.store.set_setting("gui.category", category_id)
+        self._remember("gui.category", category_id)
         self.statsChanged.emit()
 
     def set_proposals_enabled(self, on: bool) -> None:
@@ -704,43 +1009,34 @@ class Annotator(QObject):
             self.proposal = None
             self.proposalChanged.emit()
 
-    def set_proposal_rule(self, rule: str) -> None:
-        """Where proposals come from, for every object's session (and the ones made later): "" for the model's
-        own rule, or a name of engine.pseudo.PROPOSAL_SOURCES. A rule the model cannot follow becomes a message
-        and the previous rule stays."""
+    def set_suggestions(self, mode: str) -> None:
+        """Preferences > Suggest next clicks: "on" (the checkpoint's own rule), "off" (no proposals are asked
+        for or shown) or "paper" (the paper's rule: the largest region of the predicted error maps)."""
+        if mode not in SUGGESTIONS:
+            raise ValueError(f"suggestions must be one of {SUGGESTIONS}, not {mode!r}")
+        if mode != "off":
+            self.set_proposal_rule("paper" if mode == "paper" else None)
+        self.set_proposals_enabled(mode != "off")
+
+    def set_proposal_rule(self, rule: str | None) -> None:
+        """The proposal rule of every object's session (and the ones made later): None for the checkpoint's own,
+        "paper" for the paper's (``Session.set_proposal_rule``); the current object is proposed for again."""
+        if rule == self.proposal_rule:
+            return
+        self.proposal_rule = rule
 
         def op(st: WorkerState) -> bool:
-            sessions = [s for s in (st.template, *st.sessions.values()) if s is not None]
-            before = [(s.proposal_source, s.grey_proposal_source) for s in sessions]
-            try:
-                for s in sessions:
-                    s.set_proposal_source(rule or None)
-            except ValueError as exc:
-                for s, (colour, grey) in zip(sessions, before):
-                    s.proposal_source, s.grey_proposal_source = colour, grey
-                self.proposalRuleChanged.emit(st.proposal_rule)  # queued to the UI thread: the menu shows it
-                raise PseudoClickError(f"Proposal rule not changed: {exc}.") from None
             st.proposal_rule = rule
-            self.proposalRuleChanged.emit(rule)
+            for s in (st.template, *st.sessions.values()):
+                if s is not None:
+                    s.set_proposal_rule(rule)
+            self.proposalRuleChanged.emit(rule or "")
             return st.proposals and st.session is not None and bool(st.session.human_clicks)
 
         self.client.submit(op, predict=False)
 
     def _on_proposal_rule(self, rule: str) -> None:
-        self.proposal_rule = rule
-
-    def set_grey_network(self, on: bool) -> None:
-        """Whether grey images (medical, EM) go to the grey-image network, for every object's session and the
-        ones made later (``Session.use_grey_network``); the current object is predicted again."""
-
-        def op(st: WorkerState) -> bool:
-            st.grey_network = on
-            for s in (st.template, *st.sessions.values()):
-                if s is not None:
-                    s.use_grey_network(on)
-            return st.session is not None and bool(st.session.clicks)
-
-        self.client.submit(op, predict=False)
+        self.proposal_rule = rule or None
 
     def undo(self) -> None:
         self.undo_stack.undo()
@@ -758,6 +1054,13 @@ class Annotator(QObject):
     def _on_result(self, res: WorkResult) -> None:
         if res.token != self.token or self.store is None or self.image_id is None:
             return
+        if res.proposal_only:  # the pseudo-click pass for the mask already shown
+            if res.prediction is not self.prediction:
+                return
+            self.proposal = res.proposal if self.proposals_enabled else None
+            self.proposalChanged.emit()
+            self._maybe_auto_accept()
+            return
         self.prediction = res.prediction
         self.last_ms = getattr(res.prediction, "elapsed_ms", None) or res.seconds * 1000
         self.last_network = (getattr(res.prediction, "extra", None) or {}).get("network", "")
@@ -767,7 +1070,9 @@ class Annotator(QObject):
             self.clicksChanged.emit()
         self.proposal = res.proposal if self.proposals_enabled else None
         try:
-            if self.has_object() and res.prediction is not None:
+            if self.read_only:
+                pass
+            elif self.has_object() and res.prediction is not None:
                 self.store.save_draft(self.image_id, res.prediction.mask, instance_id=self.reopened)
             elif not self.has_object() and self.seed is None:
                 # every click undone: no object is being drawn, so no stale mask may come back on reopen
@@ -787,6 +1092,9 @@ class Annotator(QObject):
                 self.message.emit("warning", f"The object vanished on {self.axis} slice {target}: it ends here, "
                                              "propagation stopped.")  # fmt: skip
                 return
+        self._maybe_auto_accept()
+
+    def _maybe_auto_accept(self) -> None:
         p = self.proposal
         if (self.auto_accept and p is not None and p.confidence >= self.auto_accept_threshold
                 and self._auto_chain < MAX_AUTO_CHAIN):  # fmt: skip
@@ -822,10 +1130,20 @@ class Annotator(QObject):
         return sum(e.kind == "propagated" for e in self.clicks)
 
     def shutdown(self) -> None:
-        self._flush_view()
+        """Stop the worker thread and close the project (safe to call twice)."""
+        try:
+            self._flush_view()
+        except Exception:  # noqa: BLE001
+            log.warning("could not save the view", exc_info=True)
         self.client.shutdown()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
         if self.store is not None:
-            self.store.close()
+            try:
+                self.store.close()
+            except Exception:  # noqa: BLE001
+                log.warning("closing the project", exc_info=True)
             self.store = None
 
 

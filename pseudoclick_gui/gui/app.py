@@ -7,6 +7,9 @@
     pseudoclick-gui VOLUME              # a NIfTI file, DICOM folder/file, BraTS case folder, multi-page TIFF
     pseudoclick-gui --volume PATH       # also a folder of section images (read as a stack)
     pseudoclick-gui --smoke             # offscreen self-test: sample image, one click, exit 0
+
+On Linux the app first checks that the libraries of Qt's X11 platform plugin are installed and, when some are
+not, prints one line naming the Debian/Ubuntu packages to install (:func:`missing_xcb_packages`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,23 +29,96 @@ from .. import __version__
 log = logging.getLogger("pseudoclick_gui.gui")
 
 
+# shared library of Qt's xcb plugin (or of what it loads) -> the Debian/Ubuntu package that provides it
+XCB_PACKAGES = {
+    "libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1", "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0", "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0", "libxkbcommon.so.0": "libxkbcommon0",
+    "libxcb-randr.so.0": "libxcb-randr0", "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-xfixes.so.0": "libxcb-xfixes0", "libxcb-sync.so.1": "libxcb-sync1", "libxcb-shm.so.0": "libxcb-shm0",
+    "libxcb-xinerama.so.0": "libxcb-xinerama0", "libxcb-xinput.so.0": "libxcb-xinput0",
+    "libxcb-render.so.0": "libxcb-render0", "libxcb-util.so.1": "libxcb-util1", "libxcb-glx.so.0": "libxcb-glx0",
+    "libX11-xcb.so.1": "libx11-xcb1", "libxcb.so.1": "libxcb1", "libX11.so.6": "libx11-6", "libSM.so.6": "libsm6",
+    "libICE.so.6": "libice6", "libEGL.so.1": "libegl1", "libGL.so.1": "libgl1", "libOpenGL.so.0": "libopengl0",
+    "libfontconfig.so.1": "libfontconfig1", "libfreetype.so.6": "libfreetype6", "libdbus-1.so.3": "libdbus-1-3",
+    "libglib-2.0.so.0": "libglib2.0-0",
+}  # fmt: skip
+
+
+def xcb_plugin() -> str | None:
+    """Path of Qt's xcb platform plugin (``libqxcb.so``) in the installed PySide6, or None."""
+    try:
+        import PySide6
+    except ImportError:
+        return None
+    p = os.path.join(os.path.dirname(PySide6.__file__), "Qt", "plugins", "platforms", "libqxcb.so")
+    return p if os.path.isfile(p) else None
+
+
+def missing_xcb_packages(ldd_output: str | None = None) -> list[str]:
+    """The Debian/Ubuntu packages whose libraries Qt's xcb plugin needs and the dynamic linker cannot find
+    (``ldd libqxcb.so``); a library not in :data:`XCB_PACKAGES` is listed by its own name."""
+    if ldd_output is None:
+        plugin = xcb_plugin()
+        if plugin is None:
+            return []
+        try:
+            ldd_output = subprocess.run(["ldd", plugin], capture_output=True, text=True, timeout=20).stdout
+        except (OSError, subprocess.SubprocessError):
+            return []
+    out: list[str] = []
+    for m in re.finditer(r"^\s*(\S+)\s+=>\s+not found", ldd_output, re.MULTILINE):
+        pkg = XCB_PACKAGES.get(m.group(1), m.group(1))
+        if pkg not in out:
+            out.append(pkg)
+    return out
+
+
+def check_platform_libraries() -> str:
+    """One line for the user when the X11 plugin cannot load (Linux, xcb platform), else ""."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM", "xcb").split(":")[0] not in ("", "xcb"):
+        return ""
+    missing = missing_xcb_packages()
+    if not missing:
+        return ""
+    return (f"pseudoclick-gui: Qt's X11 plugin cannot load: system libraries are missing. Install them with: "
+            f"sudo apt-get install {' '.join(missing)}")  # fmt: skip
+
+
+def _check_finite(session) -> None:
+    """CheckpointError when the network's weights hold NaN or infinite values (a damaged checkpoint)."""
+    import torch
+
+    from ..errors import CheckpointError
+
+    seen = set()
+    for name in ("colour_model", "model", "grey_model"):
+        net = getattr(session, name, None)
+        if net is None or id(net) in seen:
+            continue
+        seen.add(id(net))
+        for p in net.parameters():
+            if not bool(torch.isfinite(p).all()):
+                raise CheckpointError(f"the {'grey-image ' if name == 'grey_model' else ''}network's weights hold NaN "
+                                      "or infinite values: the checkpoint is damaged (reinstall the app's models)")
+
+
 def session_factory(random_model: bool = False):
-    """Returns ``make() -> (session, warning)``, run in the worker thread. Falls back to an untrained network
-    with a visible warning when no trained model is installed or it cannot be read."""
+    """Returns ``make() -> (session, warning)``, run in the worker thread. A model that cannot be loaded (missing,
+    corrupt or empty checkpoint, bad metadata, NaN weights) raises: the app says why and makes no masks, rather
+    than running an untrained network."""
 
     def make():
         from ..engine.session import Session
-        from ..errors import CheckpointError
 
         if random_model:
             return Session.from_random(), "Untrained model (--random-model): masks are meaningless."
-        try:
-            session = Session.from_default_checkpoint()
-            problem = session.meta.get("grey_checkpoint_error")
-            return session, (f"The network for grey images could not be read, so the default one serves them: {problem}"
-                             if problem else "")
-        except CheckpointError as exc:
-            return Session.from_random(), f"Untrained model — masks are meaningless. {exc}"
+        session = Session.from_default_checkpoint()
+        _check_finite(session)
+        problem = session.meta.get("grey_checkpoint_error")
+        return session, (f"The network for grey images could not be read, so the default one serves them: {problem}"
+                         if problem else "")
 
     return make
 
@@ -65,38 +143,66 @@ def build_parser() -> argparse.ArgumentParser:
 def _install_excepthook(window_getter) -> None:
     """An unexpected exception in a slot becomes a message box (and a traceback in the log), never a crash."""
 
+    from ..errors import PseudoClickError
+
     def hook(etype, value, tb):
-        log.error("unexpected error\n%s", "".join(traceback.format_exception(etype, value, tb)))
+        if isinstance(value, PseudoClickError):  # a user-facing message: no "Unexpected error", no traceback
+            log.warning("%s", value)
+            text = str(value)
+        else:
+            log.error("unexpected error\n%s", "".join(traceback.format_exception(etype, value, tb)))
+            text = f"Unexpected error: {etype.__name__}: {value}"
         w = window_getter()
         if w is not None:
             try:
-                w.show_message("error", f"Unexpected error: {etype.__name__}: {value}")
+                w.show_message("error", text)
             except Exception:  # noqa: BLE001
                 pass
 
     sys.excepthook = hook
 
 
-def run_smoke(window, app) -> int:
-    """Open the sample, click its centre, wait for the worker's prediction. 0 on success."""
+def run_smoke(window, app, timeout: float = 120.0) -> int:
+    """Open the sample, click its centre, wait for the worker's prediction. 0 on success; 1 with one line on
+    stderr when the model is not the shipped one, fails to load, or predicts NaN or nothing."""
+    import numpy as np
     from PySide6.QtCore import QEventLoop, QTimer
 
+    def wait(cond) -> bool:
+        t0 = time.time()
+        loop = QEventLoop()
+        while not cond() and time.time() - t0 < timeout:
+            QTimer.singleShot(20, loop.quit)
+            loop.exec()
+        return cond()
+
+    a = window.ann
+    if not wait(lambda: a.model_loaded):
+        print(f"smoke: the model did not load within {timeout:.0f} s", file=sys.stderr)
+        return 1
+    if a.model_error:
+        print(f"smoke: the model could not be loaded: {a.model_error}", file=sys.stderr)
+        return 1
+    if a.model_warning:
+        print(f"smoke: not the shipped model: {a.model_warning}", file=sys.stderr)
+        return 1
     if not window.open_sample():
         print("smoke: could not open the sample", file=sys.stderr)
         return 1
-    a = window.ann
     h, w = a.rgb.shape[:2]
     a.click(w // 2, h // 2, True)
-    t0 = time.time()
-    loop = QEventLoop()
-    while a.prediction is None and time.time() - t0 < 300:
-        QTimer.singleShot(50, loop.quit)
-        loop.exec()
-    if a.prediction is None:
-        print("smoke: no prediction within 300 s", file=sys.stderr)
+    if not wait(lambda: a.prediction is not None and not a.client.busy):
+        print(f"smoke: no prediction within {timeout:.0f} s", file=sys.stderr)
+        return 1
+    prob = a.prediction.probability
+    if not np.isfinite(prob).all():
+        print("smoke: the network's output holds NaN or infinite values", file=sys.stderr)
+        return 1
+    if not a.prediction.mask.any():
+        print("smoke: the network found no object under a click on the sample's centre", file=sys.stderr)
         return 1
     print(f"smoke ok: device={a.device_name} mask_pixels={int(a.prediction.mask.sum())} "
-          f"proposal={a.proposal is not None} model_warning={bool(a.model_warning)}")  # fmt: skip
+          f"proposal={a.proposal is not None}")  # fmt: skip
     return 0
 
 
@@ -108,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         tmp = tempfile.mkdtemp(prefix="pseudoclick-smoke-")
         os.environ["PSEUDOCLICK_DATA_DIR"] = os.path.join(tmp, "data")
         os.environ["PSEUDOCLICK_CONFIG_DIR"] = os.path.join(tmp, "config")
+    else:
+        line = check_platform_libraries()
+        if line:
+            print(line, file=sys.stderr)
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -119,14 +229,49 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("PseudoClick")
     app.setApplicationVersion(__version__)
     settings = AppSettings.load()
-    window = MainWindow(session_factory(args.random_model), settings)
+    try:
+        window = MainWindow(session_factory(args.random_model), settings)
+    except Exception as exc:  # noqa: BLE001 - one line, a clean exit
+        log.debug("start-up failed", exc_info=True)
+        print(f"pseudoclick-gui: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    app.aboutToQuit.connect(window.ann.shutdown)  # the inference thread always stops before exit
     _install_excepthook(lambda: window)
     window.show()
     if args.smoke:
-        code = run_smoke(window, app)
+        try:
+            code = run_smoke(window, app)
+        except Exception as exc:  # noqa: BLE001
+            print(f"smoke: {type(exc).__name__}: {exc}", file=sys.stderr)
+            code = 1
         window.close()
         return code
 
+    try:
+        _start(window, args, settings)
+    except Exception as exc:  # noqa: BLE001 - a start-up problem is a message in a usable window
+        from .annotator import describe_error
+
+        log.error("start-up problem", exc_info=True)
+        window.show_message("error", f"A problem at start-up: {describe_error(exc)}")
+
+    if args.screenshot:
+        def shoot():
+            if window.ann.client.busy:
+                QTimer.singleShot(200, shoot)
+                return
+            window.grab().save(args.screenshot)
+            print(f"screenshot: {args.screenshot}")
+            window.close()
+
+        QTimer.singleShot(args.after_ms, shoot)
+    code = app.exec()
+    window.ann.shutdown()
+    return code
+
+
+def _start(window, args, settings) -> None:
+    """What the command line asks for: a project, images, volumes, the sample; else the last project."""
     if args.project:
         window.open_project(args.project)
     if args.paths or args.volume:
@@ -147,18 +292,6 @@ def main(argv: list[str] | None = None) -> int:
         if x < 0:  # debug: "-X,Y" is a negative click
             x, positive = -x, False
         window.ann.click(x, y, positive)
-
-    if args.screenshot:
-        def shoot():
-            if window.ann.client.busy:
-                QTimer.singleShot(200, shoot)
-                return
-            window.grab().save(args.screenshot)
-            print(f"screenshot: {args.screenshot}")
-            window.close()
-
-        QTimer.singleShot(args.after_ms, shoot)
-    return app.exec()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap, QTransform
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap, QPolygonF, QTransform
 from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
     QGraphicsItem,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QGraphicsPixmapItem,
     QGraphicsScene,
     QGraphicsView,
+    QLabel,
 )
 
 from . import brush as _brush
@@ -98,7 +99,7 @@ class ProposalMarker(QGraphicsItem):
         self.radius = 10 + 10 * self.confidence
 
     def boundingRect(self) -> QRectF:
-        r = self.radius + 4
+        r = self.radius + 5
         return QRectF(-r, -r, 2 * r, 2 * r)
 
     def paint(self, p: QPainter, option, widget=None) -> None:
@@ -106,7 +107,10 @@ class ProposalMarker(QGraphicsItem):
         color = POSITIVE if self.positive else NEGATIVE
         r = self.radius
         p.setBrush(Qt.BrushStyle.NoBrush)
-        p.setPen(QPen(QColor(0, 0, 0, 160), 4))
+        # a light halo under a dark ring: the ring reads on any colour, a red ring on a red object included
+        p.setPen(QPen(QColor(255, 255, 255, 230), 8))
+        p.drawEllipse(QPointF(0, 0), r, r)
+        p.setPen(QPen(QColor(0, 0, 0, 220), 4))
         p.drawEllipse(QPointF(0, 0), r, r)
         dashed = QPen(color, 2, Qt.PenStyle.DashLine)
         p.setPen(dashed)
@@ -155,6 +159,8 @@ class Canvas(QGraphicsView):
             self._layers[name] = item
             self._scene.addItem(item)
         self._scene.addItem(self._image_item)
+        self._outlines: dict[str, list[QGraphicsPathItem]] = {"instances": [], "current": []}
+        self._outline_visible = {"instances": True, "current": True}
         self._markers: list[QGraphicsItem] = []
         self._proposal: ProposalMarker | None = None
         self._size = (0, 0)  # (h, w)
@@ -179,6 +185,37 @@ class Canvas(QGraphicsView):
         self._brush_cursor.setVisible(False)
         self._scene.addItem(self._brush_cursor)
         self._cursor_pixel: tuple[int, int] | None = None
+        # a hint over the image until the first click, and the error maps' legend
+        self.hint = QLabel(self.viewport())
+        self.hint.setText("Left-click the object, right-click background; Enter accepts a suggested click")
+        self.hint.setStyleSheet("background:rgba(20,20,24,200);color:white;padding:8px 12px;border-radius:6px;"
+                                "font-size:13px")
+        self.hint.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.hint.hide()
+        self.legend = QLabel(self.viewport())
+        self.legend.setText("<b>Error maps</b>&nbsp; <span style='color:#ff4040'>■</span> red: probably not the "
+                            "object (false positive) &nbsp; <span style='color:#4a7dff'>■</span> blue: probably "
+                            "missed (false negative)")  # fmt: skip
+        self.legend.setStyleSheet("background:rgba(20,20,24,210);color:white;padding:4px 8px;border-radius:4px")
+        self.legend.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.legend.hide()
+
+    def show_hint(self, on: bool) -> None:
+        self.hint.setVisible(on)
+        self._place_labels()
+
+    def show_legend(self, on: bool) -> None:
+        self.legend.setVisible(on)
+        self._place_labels()
+
+    def _place_labels(self) -> None:
+        vp = self.viewport().rect()
+        for lab in (self.hint, self.legend):
+            lab.setMaximumWidth(max(100, vp.width() - 20))
+            lab.setWordWrap(lab.sizeHint().width() > vp.width() - 20)
+            lab.adjustSize()
+        self.hint.move(max(0, (vp.width() - self.hint.width()) // 2), 12)
+        self.legend.move(10, max(0, vp.height() - self.legend.height() - 10))
 
     # ------------------------------------------------------------------ brush
     def set_brush_mode(self, mode: str | None) -> None:
@@ -291,6 +328,8 @@ class Canvas(QGraphicsView):
         self._scene.setSceneRect(QRectF(0, 0, pm.width(), pm.height()))
         for item in self._layers.values():
             item.setPixmap(QPixmap())
+        for name in self._outlines:
+            self.set_outlines(name, [])
         self.set_clicks([])
         self.set_proposal(None)
         self.cancel_stroke()
@@ -322,11 +361,48 @@ class Canvas(QGraphicsView):
         h, w = self._size
         item.setTransform(QTransform.fromScale(w / image.width(), h / image.height()) if image.width() else QTransform())
 
+    def set_outlines(self, name: str, outlines) -> None:
+        """Replace the outlines of ``name`` ('instances' or 'current'): ``[(polygons, colour), ...]`` with each
+        polygon an N x 2 array of image ``(x, y)``. Drawn with cosmetic pens: one screen pixel wide at any zoom
+        (a dark line under a light one for ``(polygons, colour, True)``, so it reads on any image)."""
+        for item in self._outlines[name]:
+            self._scene.removeItem(item)
+        items = []
+        z = 6.5 if name == "current" else 5.5
+        for entry in outlines:
+            polygons, color = entry[0], entry[1]
+            if not len(polygons):
+                continue
+            path = QPainterPath()
+            for poly in polygons:
+                path.addPolygon(QPolygonF([QPointF(float(x), float(y)) for x, y in poly]))
+                path.closeSubpath()
+            pens = [QPen(QColor(color), 1)]
+            if len(entry) > 2 and entry[2]:
+                pens = [QPen(QColor(0, 0, 0, 200), 3), QPen(QColor(color), 1)]
+            for k, pen in enumerate(pens):
+                pen.setCosmetic(True)
+                pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+                item = QGraphicsPathItem(path)
+                item.setPen(pen)
+                item.setZValue(z + 0.01 * k)
+                item.setVisible(self._outline_visible[name])
+                self._scene.addItem(item)
+                items.append(item)
+        self._outlines[name] = items
+
+    def outline_items(self, name: str) -> list[QGraphicsPathItem]:
+        return list(self._outlines[name])
+
     def set_layer_opacity(self, name: str, opacity: float) -> None:
         self._layers[name].setOpacity(opacity)
 
     def set_layer_visible(self, name: str, visible: bool) -> None:
         self._layers[name].setVisible(visible)
+        if name in self._outlines:
+            self._outline_visible[name] = visible
+            for item in self._outlines[name]:
+                item.setVisible(visible)
 
     def layer_pixmap(self, name: str) -> QPixmap:
         return self._layers[name].pixmap()
@@ -388,6 +464,7 @@ class Canvas(QGraphicsView):
         super().resizeEvent(event)
         if self._fit_on_resize:
             self.fit()
+        self._place_labels()
 
     # ------------------------------------------------------------------ input
     def wheelEvent(self, event) -> None:

@@ -10,24 +10,30 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QApplication,
+    QButtonGroup,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
     QDockWidget,
     QDoubleSpinBox,
     QFileDialog,
+    QGroupBox,
     QHBoxLayout,
     QInputDialog,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMessageBox,
     QProgressDialog,
+    QRadioButton,
     QSlider,
     QTextBrowser,
+    QTextEdit,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -37,11 +43,11 @@ from .. import __version__
 from ..errors import PseudoClickError
 from . import brush as br
 from . import overlay as ov
-from .annotator import PROJECT_SUFFIX, Annotator
+from .annotator import PROJECT_SUFFIX, Annotator, ProjectLockedError, app_managed, describe_error
 from .canvas import Canvas
 from .panels import CategoriesPanel, FilesPanel, InstancesPanel
 from .settings import AppSettings, data_dir
-from .shortcuts import SHORTCUTS, help_html
+from .shortcuts import HELP_INTRO, HELP_SAVING, SHORTCUTS, help_html
 from .volume_view import (
     MARKER_COLORS,
     WINDOW_AUTO,
@@ -58,11 +64,77 @@ log = logging.getLogger(__name__)
 PROJECT_FILTER = f"PseudoClick projects (*{PROJECT_SUFFIX} *.sqlite *.db);;All files (*)"
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff);;All files (*)"
 VOLUME_FILTER = "Volumes (*.nii *.nii.gz *.dcm *.dicom *.ima *.tif *.tiff);;All files (*)"
-# Edit > Proposal rule: "" = the model's own (models/MODEL.md says what each rule measured)
-PROPOSAL_RULES = (("", "The model's rule"), ("islands+errors", "Islands, else error maps"),
-                  ("errors", "Error maps (the paper)"), ("islands", "Islands only"),
-                  ("islands+views", "Islands, else the mirrored view"), ("views", "Mirrored view only"),
-                  ("scored", "Scored (a scorer fitted on training data weighs every rule's candidates)"))
+# Edit > Preferences > Suggest next clicks
+SUGGESTION_CHOICES = (("on", "On"), ("off", "Off"),
+                      ("paper", "The paper's rule (the largest region the network marks as wrong)"))
+DEFAULT_SIZE = (1280, 800)
+
+
+class PreferencesDialog(QDialog):
+    """Edit > Preferences: the one choice about suggested clicks."""
+
+    def __init__(self, current: str, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        box = QGroupBox("Suggest next clicks")
+        lay = QVBoxLayout(box)
+        self.group = QButtonGroup(self)
+        self.buttons: dict[str, QRadioButton] = {}
+        for key, text in SUGGESTION_CHOICES:
+            b = QRadioButton(text)
+            self.group.addButton(b)
+            self.buttons[key] = b
+            lay.addWidget(b)
+        note = QLabel("After each click the app proposes the next one (a dashed ring): Enter accepts it, Backspace "
+                      "withdraws it. “On” uses the rule the shipped model was tuned with; the paper's rule is the "
+                      "method's reference.")  # fmt: skip
+        note.setWordWrap(True)
+        note.setStyleSheet("color:#666")
+        lay.addWidget(note)
+        self.buttons.get(current, self.buttons["on"]).setChecked(True)
+        bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        bb.accepted.connect(self.accept)
+        bb.rejected.connect(self.reject)
+        outer = QVBoxLayout(self)
+        outer.addWidget(box)
+        outer.addWidget(bb)
+        self.resize(460, 0)
+
+    def choice(self) -> str:
+        return next(k for k, b in self.buttons.items() if b.isChecked())
+
+
+TEXT_INPUTS = (QLineEdit, QTextEdit, QAbstractSpinBox)
+
+
+class _SpaceRouter(QObject):
+    """Space belongs to the canvas (tap: finish the object; hold + drag: pan) whatever widget of the main window
+    has focus, so it never presses a button (e.g. re-opens "New category"); text fields keep their Space."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, obj, ev):  # noqa: N802 - Qt's name
+        t = ev.type()
+        if t not in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease, QEvent.Type.ShortcutOverride):
+            return False
+        if ev.key() != Qt.Key.Key_Space or ev.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            return False
+        w = self.window
+        focus = QApplication.focusWidget()
+        if focus is None or focus is w.canvas or isinstance(focus, TEXT_INPUTS):
+            return False
+        top = focus.window()
+        if top is not w and not (top.parent() is w or (top.parentWidget() is not None and top.parentWidget().window() is w)):
+            return False  # another window (a dialog): its Space is its own
+        if QApplication.activeModalWidget() is not None:
+            return False
+        if t == QEvent.Type.ShortcutOverride:
+            ev.accept()
+            return True
+        (w.canvas.keyPressEvent if t == QEvent.Type.KeyPress else w.canvas.keyReleaseEvent)(ev)
+        return True
 
 
 class MainWindow(QMainWindow):
@@ -70,11 +142,11 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings or AppSettings.load()
         self.ann = Annotator(session_factory, self)
-        self.ann.proposals_enabled = self.settings.proposals_enabled
+        self.ann.proposals_enabled = self.settings.suggestions != "off"
         self.ann.auto_accept = self.settings.auto_accept
         self.ann.auto_accept_threshold = self.settings.auto_accept_threshold
         self.setWindowTitle("PseudoClick")
-        self.resize(1280, 820)
+        self.resize(*DEFAULT_SIZE)
         self._boxes: list[QMessageBox] = []
         self._mask_cache: dict[tuple[int, float], np.ndarray] = {}
         self._scale = 1.0
@@ -167,7 +239,9 @@ class MainWindow(QMainWindow):
             a = QAction(s.text.split(" (")[0], self)
             a.setToolTip(f"{s.text} ({' / '.join(s.keys)})")
             a.setShortcuts([QKeySequence(k) for k in s.keys if k != "Space"])  # Space: canvas (Space+drag pans)
-            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            # whatever widget has focus (a dock, a floating dock, a button after a dialog); modal dialogs and
+            # text fields still keep their keys
+            a.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
             if s.action in checkable:
                 a.setCheckable(True)
                 a.toggled.connect(checkable[s.action])
@@ -182,7 +256,9 @@ class MainWindow(QMainWindow):
             self.actions[k].setIconText(text)
         self.actions["undo"].setEnabled(False)
         self.actions["redo"].setEnabled(False)
-        self.actions["toggle_proposals"].setText("Proposals")
+        self.actions["toggle_proposals"].setText("Suggestions")
+        self.actions["toggle_proposals"].setIconText("Suggest")
+        self.actions["finish"].setText("Finish the object\tSpace")  # Space is the canvas's (tap: finish)
         self.actions["toggle_errors"].setText("Error maps")
         self.actions["toggle_contours"].setText("Contours")
         self.actions["toggle_overlay"].setText("Masks")
@@ -190,12 +266,14 @@ class MainWindow(QMainWindow):
             self.actions[k].setCheckable(True)  # checked state follows the canvas mode (see _sync_brush)
             self.actions[k].setText(text)
         extra = {"export_coco_poly": ("Export COCO (polygons)…", lambda: self.export_dialog("coco", polygons=True)),
-                 "export_png": ("Export PNG masks…", lambda: self.export_dialog("png"))}  # fmt: skip
+                 "export_png": ("Export PNG masks…", lambda: self.export_dialog("png")),
+                 "preferences": ("Preferences…", self.show_preferences)}  # fmt: skip
         for k, (text, f) in extra.items():
             a = QAction(text, self)
             a.triggered.connect(lambda _=False, f=f: f())
             self.actions[k] = a
         self.actions["export_coco"].setText("Export COCO (RLE)…")
+        self.actions["preferences"].setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
 
     def _build_toolbar(self) -> None:
         tb = self.addToolBar("Main")
@@ -204,6 +282,7 @@ class MainWindow(QMainWindow):
                   None, "accept", "withdraw", "toggle_proposals", None, "brush", "eraser"):  # fmt: skip
             tb.addSeparator() if k is None else tb.addAction(self.actions[k])
         self.auto_box = QCheckBox("Auto-accept ≥")
+        self.auto_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.auto_box.setToolTip("Accept proposals automatically when their confidence is at least this")
         self.auto_spin = QDoubleSpinBox()
         self.auto_spin.setRange(0.05, 1.0)
@@ -211,7 +290,7 @@ class MainWindow(QMainWindow):
         self.auto_spin.setDecimals(2)
         tb.addWidget(self.auto_box)
         tb.addWidget(self.auto_spin)
-        tb.addSeparator()
+        self.addToolBarBreak()  # the view tools on a second row: nothing hides in an overflow menu at 1280 px
         tb2 = self.addToolBar("View")
         tb2.setObjectName("toolbar_view")
         tb2.addWidget(QLabel(" Opacity "))
@@ -219,6 +298,7 @@ class MainWindow(QMainWindow):
         self.opacity.setRange(0, 100)
         self.opacity.setFixedWidth(110)
         self.opacity.setToolTip("Mask opacity")
+        self.opacity.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         tb2.addWidget(self.opacity)
         for k in ("toggle_overlay", "toggle_contours", "toggle_errors", "fit", "actual_size"):
             tb2.addAction(self.actions[k])
@@ -244,20 +324,8 @@ class MainWindow(QMainWindow):
                   "reopen_instance", "delete_instance", "next_category", None, "brush", "eraser", "brush_smaller",
                   "brush_bigger"):  # fmt: skip
             m.addSeparator() if k is None else m.addAction(self.actions[k])
-        rules = m.addMenu("Proposal rule")
-        self.rule_group = QActionGroup(self)
-        self.rule_actions: dict[str, QAction] = {}
-        for rule, text in PROPOSAL_RULES:
-            a = QAction(text, self, checkable=True)
-            a.triggered.connect(lambda _=False, r=rule: self.set_proposal_rule(r))
-            self.rule_group.addAction(a)
-            rules.addAction(a)
-            self.rule_actions[rule] = a
-        self.grey_action = QAction("Own network for grey images", self, checkable=True)
-        self.grey_action.setStatusTip("Grey images (MRI, CT, EM) go to the network trained for them; off: the "
-                                      "colour network serves every image (better on grey photographs)")
-        self.grey_action.toggled.connect(self.set_grey_network)
-        m.addAction(self.grey_action)
+        m.addSeparator()
+        m.addAction(self.actions["preferences"])
         m = mb.addMenu("&View")
         for k in ("fit", "actual_size", None, "toggle_overlay", "toggle_contours", "toggle_errors"):
             m.addSeparator() if k is None else m.addAction(self.actions[k])
@@ -265,6 +333,10 @@ class MainWindow(QMainWindow):
         for k in ("next_slice", "prev_slice", None, "propagate_next", "propagate_prev", None, "next_axis",
                   "next_window", "next_channel"):  # fmt: skip
             m.addSeparator() if k is None else m.addAction(self.actions[k])
+        self.actions["propagate_next"].setText("Propagate the object to the next slice")
+        self.actions["propagate_prev"].setText("Propagate the object to the previous slice")
+        for k in ("propagate_next", "propagate_prev", "next_axis", "next_window", "next_channel"):
+            self.actions[k].setEnabled(False)  # until a volume is open
         m = mb.addMenu("&Help")
         m.addAction(self.actions["help"])
         about = QAction("About", self)
@@ -282,10 +354,12 @@ class MainWindow(QMainWindow):
         self.st_brush = QLabel("")
         for w in (self.st_brush, self.st_slice, self.st_busy, self.st_object, self.st_saved, self.st_ms, self.st_device):
             sb.addPermanentWidget(w)
+        self.st_saved.setToolTip("Objects finished in this project, and the human clicks that accepted pseudo "
+                                 "clicks saved")  # fmt: skip
 
     def _connect(self) -> None:
         a, c = self.ann, self.canvas
-        c.clicked.connect(a.click)
+        c.clicked.connect(self._on_canvas_click)
         c.proposalClicked.connect(a.accept_proposal)
         c.spaceTapped.connect(a.finish)
         a.imageChanged.connect(self._on_image)
@@ -301,8 +375,8 @@ class MainWindow(QMainWindow):
         a.modelReady.connect(self._on_model)
         a.busyChanged.connect(lambda b: self.st_busy.setText("⏳ predicting…" if b else ""))
         a.projectChanged.connect(self._on_project)
-        a.undo_stack.canUndoChanged.connect(self.actions["undo"].setEnabled)
-        a.undo_stack.canRedoChanged.connect(self.actions["redo"].setEnabled)
+        a.undo_group.canUndoChanged.connect(self.actions["undo"].setEnabled)
+        a.undo_group.canRedoChanged.connect(self.actions["redo"].setEnabled)
         a.volumeChanged.connect(self._on_volume)
         a.instancesChanged.connect(self._refresh_markers)
         a.clicksChanged.connect(self._refresh_markers)
@@ -317,28 +391,29 @@ class MainWindow(QMainWindow):
         vbar.channelRequested.connect(self.ann.set_channel)
         vbar.windowChosen.connect(self.set_window_choice)
         vbar.spin.editingFinished.connect(self.canvas.setFocus)
+        self.auto_spin.editingFinished.connect(self.canvas.setFocus)
+        self.categories_panel.dialogClosed.connect(self.canvas.setFocus)
+        self.instances_panel.dialogClosed.connect(self.canvas.setFocus)
+        self._space_router = _SpaceRouter(self)
+        QApplication.instance().installEventFilter(self._space_router)
         self.ann.volume_loader = self._load_volume
         self.opacity.valueChanged.connect(self._set_opacity)
         self.auto_box.toggled.connect(self._set_auto)
         self.auto_spin.valueChanged.connect(self._set_auto)
-        self.ann.proposalRuleChanged.connect(self._on_proposal_rule)
 
     def _apply_settings(self) -> None:
         s = self.settings
         self.opacity.setValue(round(s.overlay_opacity * 100))
         self._set_opacity(self.opacity.value())
         self.actions["toggle_overlay"].setChecked(True)
-        self.actions["toggle_proposals"].setChecked(s.proposals_enabled)
+        self.actions["toggle_proposals"].setChecked(s.suggestions != "off")
         self.actions["toggle_contours"].setChecked(s.contour_mode)
         self.actions["toggle_errors"].setChecked(s.show_error_maps)
         self.auto_spin.setValue(s.auto_accept_threshold)
         self.auto_box.setChecked(s.auto_accept)
-        self.rule_actions.get(s.proposal_rule, self.rule_actions[""]).setChecked(True)
-        if s.proposal_rule in self.rule_actions and s.proposal_rule:
-            self.ann.set_proposal_rule(s.proposal_rule)
-        self.grey_action.setChecked(s.grey_network)
-        if not s.grey_network:
-            self.ann.set_grey_network(False)
+        if s.suggestions == "paper" or (s.suggestions == "off" and s.suggestions_on == "paper"):
+            self.ann.set_proposal_rule("paper")
+        self.canvas.show_hint(not s.hint_done)
         if s.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode()))
         if s.window_state:
@@ -391,13 +466,25 @@ class MainWindow(QMainWindow):
             self.instances_panel.refresh()
             return
         colors = {c.id: c.color for c in a.store.categories()}
-        layers = [(self._instance_mask(i), ov.instance_color(colors.get(i.category_id, "#ff00ff"), i.id))
-                  for i in a.store.instances(a.image_id) if not i.hidden and i.id != a.reopened]  # fmt: skip
+        insts = [i for i in a.store.instances(a.image_id) if not i.hidden and i.id != a.reopened]
+        layers = [(self._instance_mask(i), ov.instance_color(colors.get(i.category_id, "#ff00ff"), i.id)) for i in insts]
         shape = self._display_shape()
-        rgba = ov.paint_masks(layers, shape, contour_only=self.actions["toggle_contours"].isChecked(),
-                              thickness=ov.edge_thickness(shape))  # fmt: skip
-        self.canvas.set_layer("instances", ov.rgba_to_qimage(rgba))
+        if self.actions["toggle_contours"].isChecked():
+            self.canvas.set_layer("instances", None)
+        else:
+            rgba = ov.paint_masks(layers, shape, thickness=0)
+            self.canvas.set_layer("instances", ov.rgba_to_qimage(rgba))
+        # outlines: vector paths with cosmetic pens, one screen pixel wide at any zoom
+        self.canvas.set_outlines("instances", [(self._instance_outline(i, m), c) for i, (m, c) in zip(insts, layers)])
         self.instances_panel.refresh()
+
+    def _instance_outline(self, inst, mask: np.ndarray) -> list:
+        key = ("outline", inst.id, inst.updated)
+        polys = self._mask_cache.get(key)
+        if polys is None:
+            polys = ov.mask_outlines(mask, self._scale)
+            self._mask_cache[key] = polys
+        return polys
 
     def _current_color(self) -> str:
         a = self.ann
@@ -414,13 +501,18 @@ class MainWindow(QMainWindow):
         pred = a.prediction
         if pred is None or a.rgb is None or not a.has_object():
             self.canvas.set_layer("current", None)
+            self.canvas.set_outlines("current", [])
             self.canvas.set_layer("errors", None)
             return
         m = ov.downsample(pred.mask, self._scale)
-        contours = self.actions["toggle_contours"].isChecked()
-        rgba = ov.paint_masks([(m, self._current_color())], m.shape, thickness=ov.edge_thickness(m.shape, 3 if contours else 2),
-                              edge_color=None if contours else "#ffffff", contour_only=contours)  # fmt: skip
-        self.canvas.set_layer("current", ov.rgba_to_qimage(rgba))
+        color = self._current_color()
+        if self.actions["toggle_contours"].isChecked():
+            self.canvas.set_layer("current", None)
+            self.canvas.set_outlines("current", [(ov.mask_outlines(m, self._scale), color)])
+        else:
+            rgba = ov.paint_masks([(m, color)], m.shape, thickness=0)
+            self.canvas.set_layer("current", ov.rgba_to_qimage(rgba))
+            self.canvas.set_outlines("current", [(ov.mask_outlines(m, self._scale), "#ffffff")])
         if self.actions["toggle_errors"].isChecked():
             heat = ov.error_heatmap(ov.downsample(pred.fp, self._scale), ov.downsample(pred.fn, self._scale))
             self.canvas.set_layer("errors", ov.rgba_to_qimage(heat))
@@ -445,16 +537,23 @@ class MainWindow(QMainWindow):
     def _update_status(self) -> None:
         a = self.ann
         self.st_device.setText(f"Device: {a.device_name}")
-        grey = " (grey-image network)" if a.last_network == "grey" else ""
-        self.st_ms.setText("" if a.last_ms is None else f"last prediction {a.last_ms:.0f} ms{grey}")
+        grey = " (grey network)" if a.last_network == "grey" else ""
+        self.st_ms.setText(f"{a.last_ms:.0f} ms{grey}" if a.last_ms else "")
+        self.st_ms.setToolTip("How long the network took for the last prediction")
         h, p = a.object_counts()
         n_prop = a.object_propagated()
-        self.st_object.setText(f"object: {h} human + {p} accepted pseudo click(s)"
+        self.st_object.setText(f"object: {h} click{'s' if h != 1 else ''} + {p} suggested"
                                + (f" + {n_prop} propagated" if n_prop else ""))  # fmt: skip
+        self.st_object.setToolTip("The current object: your clicks, accepted suggested (pseudo) clicks and clicks "
+                                  "propagated from the neighbouring slice")  # fmt: skip
         if a.store is not None:
-            st = a.store.stats()
-            self.st_saved.setText(f"project: {st['instances']} object(s), human clicks saved by pseudo clicks: "
-                                  f"{st['human_clicks_saved']}")  # fmt: skip
+            try:
+                st = a.store.stats()
+                ro = " · read-only" if a.read_only else ""
+                self.st_saved.setText(f"project: {st['instances']} objects · {st['human_clicks_saved']} clicks "
+                                      f"saved{ro}")  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - a status line never stops the app
+                log.warning("project stats: %s", exc)
         else:
             self.st_saved.setText("no project")
 
@@ -471,6 +570,8 @@ class MainWindow(QMainWindow):
         """A volume was opened or closed, or its plane / channel changed."""
         a = self.ann
         vol = a.volume
+        for k in ("propagate_next", "propagate_prev", "next_axis", "next_window", "next_channel"):
+            self.actions[k].setEnabled(vol is not None)
         if vol is None:
             self.renderer = None
             self.volume_bar.hide()
@@ -486,7 +587,6 @@ class MainWindow(QMainWindow):
             if warnings:
                 self.volume_warning.setText(f"⚠ {self._volume_name()}: " + "  •  ".join(warnings))
                 self.volume_banner.show()
-                self.statusBar().showMessage(f"Volume warnings: {warnings[0]}", 10000)
             else:
                 self.volume_banner.hide()
         if getattr(self, "_window_channel", None) != a.channel and self._window_choice != WINDOW_CUSTOM:
@@ -715,26 +815,38 @@ class MainWindow(QMainWindow):
 
     def set_errors(self, on: bool) -> None:
         self.settings.show_error_maps = on
+        self.canvas.show_legend(on)
         self._draw_current()
 
-    def set_proposal_rule(self, rule: str) -> None:
-        """Edit > Proposal rule; the menu and the setting follow what the sessions accepted."""
-        self.ann.set_proposal_rule(rule)
-
-    def set_grey_network(self, on: bool) -> None:
-        """Edit > Own network for grey images (a setting)."""
-        if on != self.settings.grey_network:
-            self.settings.grey_network = on
-            self.ann.set_grey_network(on)
-
-    def _on_proposal_rule(self, rule: str) -> None:
-        self.settings.proposal_rule = rule
-        if rule in self.rule_actions:
-            self.rule_actions[rule].setChecked(True)
-
     def set_proposals(self, on: bool) -> None:
-        self.settings.proposals_enabled = on
-        self.ann.set_proposals_enabled(on)
+        """P / the Suggest button: suggestions off, or back on with the rule chosen in Preferences."""
+        self.set_suggestions(self.settings.suggestions_on if on else "off")
+
+    def set_suggestions(self, mode: str) -> None:
+        """Preferences > Suggest next clicks: "on", "off" or "paper" (kept in the app settings)."""
+        s = self.settings
+        s.suggestions = mode
+        if mode != "off":
+            s.suggestions_on = mode
+        self.ann.set_suggestions(mode)
+        a = self.actions["toggle_proposals"]
+        if a.isChecked() != (mode != "off"):
+            a.blockSignals(True)
+            a.setChecked(mode != "off")
+            a.blockSignals(False)
+
+    def show_preferences(self) -> None:
+        dlg = PreferencesDialog(self.settings.suggestions, self)
+        if dlg.exec() == QDialog.DialogCode.Accepted:
+            self.set_suggestions(dlg.choice())
+            self.settings.save()
+        self.canvas.setFocus()
+
+    def _on_canvas_click(self, x: float, y: float, positive: bool) -> None:
+        if not self.settings.hint_done:
+            self.settings.hint_done = True
+            self.canvas.show_hint(False)
+        self.ann.click(x, y, positive)
 
     def _set_auto(self, *_):
         self.ann.auto_accept = self.settings.auto_accept = self.auto_box.isChecked()
@@ -776,11 +888,31 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(self.settings.recent_projects))
 
     # ------------------------------------------------------------------ files
-    def open_project(self, path) -> bool:
+    def open_project(self, path, *, ask_read_only: bool = True) -> bool:
+        """Open (or create) a project. When another running PseudoClick holds it, offer to open it read-only."""
         try:
             self.ann.open_project(path)
-        except PseudoClickError as exc:
-            self.show_message("error", f"Cannot open the project:\n{exc}")
+        except ProjectLockedError as exc:
+            if not ask_read_only:
+                self.show_message("error", f"Cannot open the project:\n{exc}")
+                return False
+            box = QMessageBox(QMessageBox.Icon.Question, "Project in use",
+                              f"{exc}\n\nOpen it read-only (to look, not to change)?",
+                              QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel, self)  # fmt: skip
+            box.button(QMessageBox.StandardButton.Open).setText("Open read-only")
+            answer = box.exec()
+            self.canvas.setFocus()
+            if answer != QMessageBox.StandardButton.Open:
+                self.show_message("info", f"Not opened: {exc}")
+                return False
+            try:
+                self.ann.open_project(path, read_only=True)
+            except Exception as exc2:  # noqa: BLE001
+                self.show_message("error", f"Cannot open the project read-only:\n{describe_error(exc2)}")
+                return False
+        except Exception as exc:  # noqa: BLE001 - a bad project is a message, never a crash
+            log.error("cannot open the project %s", path, exc_info=not isinstance(exc, PseudoClickError))
+            self.show_message("error", f"Cannot open the project:\n{describe_error(exc)}")
             return False
         return True
 
@@ -789,11 +921,26 @@ class MainWindow(QMainWindow):
         paths = [Path(p) for p in paths]
         volumes = [p for p in paths if looks_like_volume(p)]
         images = [p for p in paths if p not in volumes]
+        if images and (self.ann.store is None or app_managed(self.ann.store.path)):
+            # no project of the user's own is open: the folder's project (the same file every time)
+            from .annotator import common_folder, folder_project_path
+
+            folder = common_folder(images)
+            if folder is not None:
+                target = folder_project_path(folder)
+                if self.ann.store is None or Path(self.ann.store.path).absolute() != target.absolute():
+                    try:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                    except OSError as exc:
+                        self.show_message("error", f"Cannot create {target.parent}: {exc.strerror or exc}")
+                        return
+                    if not self.open_project(target):
+                        return
         try:
             if images:
                 self.ann.add_images(images)
-        except PseudoClickError as exc:
-            self.show_message("error", str(exc))
+        except Exception as exc:  # noqa: BLE001
+            self.show_message("error", describe_error(exc))
         for v in volumes:
             self.open_volume(v)
 
@@ -806,10 +953,20 @@ class MainWindow(QMainWindow):
             self.show_message("error", "The sample image is not installed (resources/samples/sample.jpg).")
             return False
         proj = data_dir() / "sample" / f"sample{PROJECT_SUFFIX}"
-        proj.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            proj.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.show_message("error", f"Cannot create the folder for the app's projects, {proj.parent}: "
+                                       f"{exc.strerror or exc}.\nSet PSEUDOCLICK_DATA_DIR to a writable folder, or "
+                                       "open a project of your own (File › New project).")  # fmt: skip
+            return False
         if not self.open_project(proj):
             return False
-        self.ann.add_images([sample])
+        try:
+            self.ann.add_images([sample])
+        except Exception as exc:  # noqa: BLE001
+            self.show_message("error", describe_error(exc))
+            return False
         return True
 
     def _start_dir(self) -> str:
@@ -921,17 +1078,7 @@ class MainWindow(QMainWindow):
         dlg = QDialog(self)
         dlg.setWindowTitle("Shortcuts")
         t = QTextBrowser()
-        t.setHtml("<h3>PseudoClick shortcuts</h3>" + help_html()
-                  + "<p>The network proposes the next click (dashed ring; the solid arc shows its confidence). "
-                  "With the shipped model, on colour images it weighs several candidates (a part of the mask none "
-                  "of your positive clicks holds, the regions its error maps mark as wrong, a place where the "
-                  "network shown the mirrored image is sure the object goes on) by what each would do to the mask, "
-                  "and proposes the likeliest to help; on grey images (medical, EM) a background click on such a "
-                  "part, else one on the largest region its error maps mark as wrong. Edit › Proposal rule sets one "
-                  "rule for every image. "
-                  "Accept it with Enter or a click on it, withdraw it with Backspace. An accepted proposal is "
-                  "drawn as a square; on colour images (shipped model) it is a network input until your next click, then it "
-                  "is drawn faded (its effect stays in the mask, and undo makes it an input again).</p>")  # fmt: skip
+        t.setHtml("<h3>PseudoClick</h3>" + HELP_INTRO + "<h3>Shortcuts</h3>" + help_html() + HELP_SAVING)
         lay = QVBoxLayout(dlg)
         lay.addWidget(t)
         bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -950,8 +1097,11 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ lifecycle
     def closeEvent(self, event) -> None:
         s = self.settings
-        s.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
-        s.window_state = bytes(self.saveState().toBase64()).decode()
-        s.save()
-        self.ann.shutdown()
+        try:
+            s.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
+            s.window_state = bytes(self.saveState().toBase64()).decode()
+            s.save()
+        finally:
+            QApplication.instance().removeEventFilter(self._space_router)
+            self.ann.shutdown()  # the inference thread always stops before the window goes
         super().closeEvent(event)

@@ -94,6 +94,8 @@ def paint_masks(layers: list[tuple[np.ndarray, str]], shape: tuple[int, int], *,
         r, g, b = rgb_of(color)
         if not contour_only:
             out[mask] = (r, g, b, fill_alpha)
+        if thickness <= 0:  # outlines drawn by the canvas as vector paths
+            continue
         edge = _contour(mask, thickness)
         out[edge] = (*(rgb_of(edge_color) if edge_color else (r, g, b)), edge_alpha)
     return out
@@ -109,4 +111,19 @@ def error_heatmap(fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
     out[..., 0] = np.where(fp >= fn, 255, 0).astype(np.uint8)
     out[..., 2] = np.where(fn > fp, 255, 0).astype(np.uint8)
     out[..., 3] = (np.sqrt(np.maximum(fp, fn)) * 220).astype(np.uint8)
+    return out
+
+
+def mask_outlines(mask: np.ndarray, scale: float = 1.0) -> list[np.ndarray]:
+    """The outlines of a bool mask (display resolution ``scale`` of the image) as polygons in image pixel
+    coordinates, ``(x, y)`` of the boundary pixels' centres (N x 2 float arrays). The canvas draws them with a
+    cosmetic pen: one screen pixel wide at any zoom."""
+    if mask is None or not mask.any():
+        return []
+    m = mask.view(np.uint8) if mask.dtype == bool else (mask > 0).astype(np.uint8)
+    contours, _ = cv2.findContours(m, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    out = []
+    for c in contours:
+        pts = c.reshape(-1, 2).astype(np.float64)
+        out.append((pts + 0.5) / scale)  # pixel centres, back to image pixels
     return out

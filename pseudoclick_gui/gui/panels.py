@@ -98,6 +98,7 @@ class FilesPanel(QWidget):
 
 class InstancesPanel(QWidget):
     selectionChanged = Signal(object)  # instance id or None
+    dialogClosed = Signal()  # a button or dialog of the panel is done: the main window gives focus back
 
     def __init__(self, ann, parent=None):
         super().__init__(parent)
@@ -115,6 +116,10 @@ class InstancesPanel(QWidget):
         delete = QPushButton("Delete")
         delete.setToolTip("Delete the selected object (Del); undo with Ctrl+Z")
         delete.clicked.connect(self.delete_selected)
+        for b in (edit, delete):  # Space and Enter belong to the canvas, never to a button
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.clicked.connect(self.dialogClosed)
+        self.category.activated.connect(lambda *_: self.dialogClosed.emit())
         row = QHBoxLayout()
         row.addWidget(self.category, 1)
         row.addWidget(edit)
@@ -190,6 +195,8 @@ class InstancesPanel(QWidget):
 class CategoriesPanel(QWidget):
     """The current category (the one a finished object gets) is the selected row."""
 
+    dialogClosed = Signal()  # a button or dialog of the panel is done: the main window gives focus back
+
     def __init__(self, ann, parent=None):
         super().__init__(parent)
         self.ann = ann
@@ -202,7 +209,9 @@ class CategoriesPanel(QWidget):
                                 ("Delete", "Delete the selected category", self.delete)):  # fmt: skip
             b = QPushButton(text)
             b.setToolTip(tip)
-            b.clicked.connect(slot)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space and Enter belong to the canvas, never to a button
+            b.clicked.connect(lambda _=False, f=slot: f())
+            b.clicked.connect(self.dialogClosed)
             buttons.addWidget(b)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)

@@ -42,11 +42,11 @@ class AppSettings:
     overlay_opacity: float = 0.45
     contour_mode: bool = False
     show_error_maps: bool = False
-    proposals_enabled: bool = True
+    suggestions: str = "on"  # Preferences > Suggest next clicks: "on" | "off" | "paper" (the paper's rule)
+    suggestions_on: str = "on"  # the mode P turns suggestions back on to ("on" or "paper")
     auto_accept: bool = False
     auto_accept_threshold: float = 0.9
-    proposal_rule: str = ""  # "" = the model's own; else engine.pseudo.PROPOSAL_SOURCES
-    grey_network: bool = True  # grey images go to the shipped grey-image network (models/MODEL.md)
+    hint_done: bool = False  # the canvas hint ("Left-click the object…") is shown until the first click
     last_project: str = ""
     last_dir: str = ""
 
@@ -64,9 +64,19 @@ class AppSettings:
         known = {f.name: f for f in fields(cls)}
         kwargs = {}
         default = cls()
-        for k, v in raw.items() if isinstance(raw, dict) else ():
+        raw = raw if isinstance(raw, dict) else {}
+        for k, v in raw.items():
             if k in known and type(v) is type(getattr(default, k)):
                 kwargs[k] = v
+        if "suggestions" not in raw:  # settings written before Preferences existed
+            if raw.get("proposal_rule") in ("errors", "paper"):
+                kwargs["suggestions"] = kwargs["suggestions_on"] = "paper"
+            if raw.get("proposals_enabled") is False:
+                kwargs["suggestions"] = "off"
+        if kwargs.get("suggestions", "on") not in ("on", "off", "paper"):
+            kwargs["suggestions"] = "on"
+        if kwargs.get("suggestions_on", "on") not in ("on", "paper"):
+            kwargs["suggestions_on"] = "on"
         return cls(**kwargs)
 
     def save(self) -> None:

@@ -21,7 +21,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("", ("Left click on the proposal",), "Accept the proposed pseudo click", "Clicks"),
     Shortcut("accept", ("Return", "Enter"), "Accept the proposed pseudo click", "Clicks"),
     Shortcut("withdraw", ("Backspace",), "Withdraw (reject) the proposed pseudo click", "Clicks"),
-    Shortcut("toggle_proposals", ("P",), "Turn pseudo-click proposals on/off", "Clicks"),
+    Shortcut("toggle_proposals", ("P",), "Suggested clicks on/off (Edit › Preferences chooses the rule)", "Clicks"),
     Shortcut("undo", ("Ctrl+Z",), "Undo (clicks, accepted/withdrawn proposals, finished/deleted objects, brush "
              "strokes)", "Clicks"),
     Shortcut("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "Clicks"),
@@ -45,7 +45,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("fit", ("F", "Ctrl+0"), "Fit the image to the window", "View"),
     Shortcut("actual_size", ("1", "Ctrl+1"), "Zoom 1:1", "View"),
     Shortcut("toggle_contours", ("O",), "Filled masks / contours only", "View"),
-    Shortcut("toggle_errors", ("M",), "Show the FP/FN error maps (FP red, FN blue)", "View"),
+    Shortcut("toggle_errors", ("M",), "Show the error maps: red = probably not the object, blue = probably missed "
+             "(a legend shows on the image)", "View"),
     Shortcut("toggle_overlay", ("H",), "Hide/show all masks", "View"),
     # volumes
     Shortcut("next_slice", ("PgDown",), "Next slice of the volume (next image when no volume is open)", "Volumes"),
@@ -75,6 +76,24 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("export_coco", ("Ctrl+E",), "Export COCO JSON", "Files"),
     Shortcut("help", ("F1",), "This help", "Help"),
     Shortcut("quit", ("Ctrl+Q",), "Quit", "Files"),
+)
+
+
+HELP_INTRO = (
+    "<p>Left-click the object you want, right-click (or Shift+click) what is not part of it. After each click the "
+    "network proposes the next click, a <i>suggested</i> (pseudo) click: a dashed ring whose solid arc shows how "
+    "sure it is. Enter (or a click on the ring) accepts it, Backspace withdraws it, or simply click elsewhere. "
+    "Space finishes the object; it becomes an object of the category selected in the Categories panel. "
+    "Edit › Preferences turns suggestions on or off, or makes them follow the paper's rule.</p>"
+)
+
+HELP_SAVING = (
+    "<h3>What is saved</h3><p>Every click, every finished object and the unfinished object of each image are "
+    "written to the project file at once, so closing the app (or a crash) loses nothing: on the next start the "
+    "project reopens where you were, with the unfinished object's clicks replayed. Undo (Ctrl+Z) reaches back "
+    "through the steps made on each image since the app started, also after switching to other images and back; "
+    "after a restart the undo history starts empty (finished objects can still be re-opened with E or deleted "
+    "with Del). Opening a folder without a project reopens that folder's own project each time.</p>"
 )
 
 

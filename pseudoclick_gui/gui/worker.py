@@ -2,7 +2,13 @@
 applied to the worker's sessions) and gets :class:`WorkResult` back through a queued signal.
 
 Coalescing: the worker applies every queued operation, and predicts only when the queue is empty again, so
-a burst of clicks costs one prediction for the latest click state. Every operation carries the UI's
+a burst of clicks costs one prediction for the latest click state. The mask is sent to the UI as soon as it
+is predicted (``WorkResult.proposal_pending``); the proposal (the pseudo-click pass, often several network
+passes) follows in a second result, and is skipped when the user has acted meanwhile.
+
+Idle work: after every batch the worker runs queued *background* jobs (warming the network at the current
+image's input size, ...) one at a time, only while no operation is waiting, so they never delay a click by
+more than the one job that was already running. Every operation carries the UI's
 *generation* number; a result carries the generation of the last operation it includes, and the UI drops a
 result older than its latest submitted generation (another result is on its way).
 
@@ -19,9 +25,9 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from ..errors import PseudoClickError
 
@@ -40,6 +46,8 @@ class WorkResult:
     seconds: float = 0.0
     pseudo_lifetime: str = "object"  # Session.image_pseudo_lifetime: "step" = accepted pseudo clicks expire
     live_pseudo: list | None = None  # Session.live_pseudo_clicks: the accepted pseudo clicks still an input
+    proposal_pending: bool = False  # the mask came first; a result with the proposal follows (same generation)
+    proposal_only: bool = False  # this result carries the proposal for the mask sent before it
 
 
 def spawn_session(template):
@@ -55,8 +63,8 @@ class WorkerState:
         self.sessions: dict[int, object] = {}
         self.token: int | None = None
         self.proposals = True
-        self.proposal_rule = ""  # "" = the model's own (Annotator.set_proposal_rule)
-        self.grey_network = True  # Annotator.set_grey_network
+        self.proposal_rule: str | None = None  # None = the checkpoint's own, "paper" (Session.set_proposal_rule)
+        self.kept: dict = {}  # image key -> (sessions, token): the sessions of images left, for their undo history
 
     @property
     def session(self):
@@ -67,7 +75,10 @@ class WorkerState:
         if token not in self.sessions:
             if self.template is None:
                 raise PseudoClickError("the model is not loaded")
-            self.sessions[token] = spawn_session(self.template)
+            s = spawn_session(self.template)
+            if self.proposal_rule is not None and hasattr(s, "set_proposal_rule"):
+                s.set_proposal_rule(self.proposal_rule)
+            self.sessions[token] = s
         self.token = token
         return self.sessions[token]
 
@@ -79,12 +90,14 @@ class _Worker(QObject):
     result = Signal(object)
     failed = Signal(int, str)
     done = Signal(int)  # the last generation processed (after its result, if any)
+    idle = Signal()  # the queue is empty: background jobs may run (connected back to idle_work, queued)
 
     def __init__(self):
         super().__init__()
         self.state = WorkerState()
         self._lock = threading.Lock()
         self._queue: list[tuple[int, Op, bool]] = []
+        self._background: list[Op] = []
 
     def enqueue(self, generation: int, op: Op, predict: bool) -> None:
         with self._lock:
@@ -100,6 +113,13 @@ class _Worker(QObject):
         generation = self._process()
         if generation >= 0:
             self.done.emit(generation)
+        self.idle.emit()
+
+    @Slot()
+    def idle_work(self) -> None:
+        """Background jobs, one per event-loop turn, so a queued operation always goes first."""
+        if self._run_background():
+            self.idle.emit()
 
     def _process(self) -> int:
         need_predict = False
@@ -124,15 +144,51 @@ class _Worker(QObject):
         t0 = time.perf_counter()
         try:
             pred = s.predict()
-            proposal = s.propose_pseudo_click() if st.proposals else None
-            res = WorkResult(generation, st.token, pred, proposal, s.human_clicks, s.pseudo_clicks,
-                             s.withdrawn_clicks, time.perf_counter() - t0,
-                             s.image_pseudo_lifetime, getattr(s, "live_pseudo_clicks", None))  # fmt: skip
+            want_proposal = st.proposals and bool(getattr(s, "human_clicks", True))
+            res = WorkResult(generation, st.token, pred, None, s.human_clicks, s.pseudo_clicks,
+                             s.withdrawn_clicks, time.perf_counter() - t0, s.image_pseudo_lifetime,
+                             getattr(s, "live_pseudo_clicks", None), proposal_pending=want_proposal)  # fmt: skip
         except Exception as exc:  # noqa: BLE001
             self._fail(generation, exc)
             return generation
-        self.result.emit(res)
+        self.result.emit(res)  # the mask goes on screen now; the pseudo-click pass follows
+        if not want_proposal:
+            return generation
+        if self.pending():  # the user acted meanwhile: this proposal would be stale, the next batch makes one
+            return generation
+        try:
+            proposal = s.propose_pseudo_click()
+        except Exception as exc:  # noqa: BLE001
+            self._fail(generation, exc)
+            proposal = None
+        self.result.emit(replace(res, proposal=proposal, proposal_pending=False, proposal_only=True,
+                                 seconds=time.perf_counter() - t0))  # fmt: skip
         return generation
+
+    def pending(self) -> bool:
+        with self._lock:
+            return bool(self._queue)
+
+    def add_background(self, job: Op) -> None:
+        """Queue an idle-time job (run after the queue empties, one at a time; its errors are only logged)."""
+        with self._lock:
+            self._background.append(job)
+
+    def clear_background(self) -> None:
+        with self._lock:
+            self._background.clear()
+
+    def _run_background(self) -> bool:
+        """Run one background job when no operation waits; True when one ran."""
+        with self._lock:
+            if self._queue or not self._background:
+                return False
+            job = self._background.pop(0)
+        try:
+            job(self.state)
+        except Exception:  # noqa: BLE001 - idle work must never disturb annotation
+            log.warning("background job failed\n%s", traceback.format_exc())
+        return True
 
     def _fail(self, generation: int, exc: BaseException) -> None:
         if isinstance(exc, PseudoClickError):
@@ -162,12 +218,15 @@ class InferenceClient(QObject):
         self._worker.result.connect(self._on_result)
         self._worker.failed.connect(self._on_failed)
         self._worker.done.connect(self._settle)
+        self._worker.idle.connect(self._worker.idle_work, Qt.ConnectionType.QueuedConnection)
         self._thread.start()
         self.generation = 0
         self._inflight = 0
         self.dropped = 0  # stale results dropped (for tests and diagnostics)
 
     def submit(self, op: Op, predict: bool = True) -> int:
+        if self._thread is None:  # shut down: nothing runs any more
+            return self.generation
         self.generation += 1
         self._worker.enqueue(self.generation, op, predict)
         self._inflight = self.generation
@@ -196,6 +255,29 @@ class InferenceClient(QObject):
     def _on_failed(self, generation: int, message: str) -> None:
         self.failed.emit(message)
 
-    def shutdown(self, timeout_ms: int = 10000) -> None:
+    def background(self, job: Op) -> None:
+        """Run ``job(state)`` in the worker when it has nothing else to do (see the module docstring)."""
+        self._worker.add_background(job)
+        self._kick.emit()
+
+    def clear_background(self) -> None:
+        self._worker.clear_background()
+
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Stop the thread (waiting for the operation in flight); safe to call twice. A thread that does not stop
+        in time is terminated, so Qt never destroys a running QThread (which aborts the process)."""
+        if self._thread is None:
+            return
+        self._worker.clear_background()
+        with self._worker._lock:
+            self._worker._queue.clear()
         self._thread.quit()
-        self._thread.wait(timeout_ms)
+        if not self._thread.wait(timeout_ms):
+            log.warning("the inference thread did not stop within %d ms; terminating it", timeout_ms)
+            self._thread.terminate()
+            self._thread.wait(5000)
+        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.isRunning()

@@ -31,6 +31,7 @@ class FakeConfig:
         self.images: list[np.ndarray] = []
         self.pseudo_lifetime = "object"  # what image_pseudo_lifetime reports (the fake's masks ignore it)
         self.spent: list[tuple[float, float]] = []  # accepted pseudo clicks the fake says are no longer an input
+        self.rules: list = []  # every set_proposal_rule call, in order
 
 
 class FakeSession:
@@ -43,12 +44,14 @@ class FakeSession:
         self.model = None
         self.device = "cpu"
         self.image = None
+        self.proposal_rule = None
         self.calls: list[tuple] = []
         self.reset()
 
     def spawn(self) -> FakeSession:
         s = FakeSession(self.config)
         s.image = self.image
+        s.proposal_rule = self.proposal_rule
         return s
 
     @property
@@ -58,9 +61,11 @@ class FakeSession:
     def warm_up(self) -> None:
         pass
 
-    def use_grey_network(self, on: bool) -> None:
-        self.grey_network_on = on
-        self.calls.append(("use_grey_network", on))
+    def set_proposal_rule(self, rule) -> None:
+        if rule not in (None, "default", "paper"):
+            raise ValueError(f"unknown proposal rule {rule!r}")
+        self.proposal_rule = rule
+        self.config.rules.append(rule)
 
     def set_image(self, rgb) -> None:
         self.image = np.asarray(rgb)

@@ -74,8 +74,8 @@ def test_accept_and_withdraw_pseudo_click(make_window, images, tmp_path, qtbot):
     click_pixel(qtbot, w, p3.x, p3.y)
     wait_idle(qtbot, w)
     assert [e.kind for e in a.clicks][-1] == "pseudo"
-    assert "1 human + 2 accepted" in w.st_object.text()
-    assert "saved by pseudo clicks: 2" in w.st_saved.text()
+    assert "1 click + 2 suggested" in w.st_object.text()
+    assert "2 clicks saved" in w.st_saved.text()
 
 
 def test_proposals_toggle_and_auto_accept(make_window, images, tmp_path, qtbot, fake_config):
@@ -286,8 +286,9 @@ def test_stale_results_are_dropped_and_clicks_coalesced(make_window, images, tmp
     assert a.client.dropped == 1  # click 1's result arrived after click 3 was sent
     m = a.prediction.mask
     assert m[30, 30] and m[30, 60] and m[30, 90]  # the shown result includes every click
-    # click 1: predict + propose; clicks 2 and 3 coalesced into one predict + propose
-    assert fake_config.predict_calls - calls0 == 4
+    # click 1: predict only (its proposal would be stale: clicks 2 and 3 were waiting, so the pass is skipped);
+    # clicks 2 and 3 coalesced into one predict + propose
+    assert fake_config.predict_calls - calls0 == 3
 
 
 def test_bad_image_file_and_bad_project_give_messages(make_window, images, tmp_path, qtbot):
@@ -321,7 +322,7 @@ def test_help_lists_every_shortcut_and_settings_persist(make_window, images, tmp
     w.close()
     s = AppSettings.load()
     assert s.overlay_opacity == pytest.approx(0.7) and s.auto_accept_threshold == pytest.approx(0.6)
-    assert not s.proposals_enabled and str(tmp_path / "p.pcproj") in s.recent_projects[0]
+    assert s.suggestions == "off" and str(tmp_path / "p.pcproj") in s.recent_projects[0]
 
 
 def test_finish_while_predicting_waits_for_the_latest_click(make_window, images, tmp_path, qtbot, fake_config):
@@ -391,37 +392,53 @@ def test_new_project_in_a_missing_folder_creates_the_folder(make_window, images,
     assert Path(w.ann.store.path) == tmp_path / "new" / "deeper" / "fresh.pcproj"
 
 
-def test_proposal_rule_menu_switches_every_session_and_refuses_what_the_model_cannot_do(make_window, images, tmp_path, qtbot):
-    from pseudoclick_gui.gui.app import session_factory
+def test_preferences_suggestions_off_on_and_the_papers_rule_reach_every_session_and_persist(
+        make_window, images, tmp_path, qtbot, fake_config):  # fmt: skip
+    from pseudoclick_gui.gui.main_window import PreferencesDialog
     from pseudoclick_gui.gui.settings import AppSettings
 
-    w = make_window(tmp_path / "p.pcproj", images[:1], factory=session_factory(random_model=True))
+    w = make_window(tmp_path / "p.pcproj", images[:1])
+    labels = [a.text() for m in w.menuBar().actions() for a in m.menu().actions()]
+    assert not any("Proposal rule" in t or "grey images" in t for t in labels)  # no rule menu for annotators
+    assert any(t.startswith("Preferences") for t in labels)
     state = w.ann.client._worker.state
-    assert w.rule_actions[""].isChecked()
-    click_pixel(qtbot, w, 70, 50)
-    wait_idle(qtbot, w, 60000)
-    own = state.session.proposal_source
-    w.rule_actions["errors"].trigger()
-    wait_idle(qtbot, w, 60000)
-    assert state.template.proposal_source == state.session.proposal_source == "errors"
-    assert w.rule_actions["errors"].isChecked() and w.settings.proposal_rule == "errors"
-    # the random network carries no scorer: a message, and the menu and every session keep "errors"
-    w.rule_actions["scored"].trigger()
-    wait_idle(qtbot, w, 60000)
-    qtbot.waitUntil(lambda: w.rule_actions["errors"].isChecked())
-    assert state.session.proposal_source == "errors" and w.settings.proposal_rule == "errors"
-    assert any("no proposal scorer" in b.text() for b in w.findChildren(QMessageBox) if b.isVisible())
-    w.rule_actions[""].trigger()  # back to the model's own rule
-    wait_idle(qtbot, w, 60000)
-    assert state.session.proposal_source == own and w.settings.proposal_rule == ""
-    w.rule_actions["islands"].trigger()
-    wait_idle(qtbot, w, 60000)
+    click_pixel(qtbot, w, 50, 50)
+    wait_idle(qtbot, w)
+    assert w.ann.proposal is not None
+    w.set_suggestions("paper")
+    wait_idle(qtbot, w)
+    assert state.template.proposal_rule == state.session.proposal_rule == "paper"
+    assert w.ann.proposal is not None and w.actions["toggle_proposals"].isChecked()
+    w.set_suggestions("off")  # the GUI asks for no proposals and shows none
+    wait_idle(qtbot, w)
+    assert w.ann.proposal is None and w.canvas._proposal is None and not w.actions["toggle_proposals"].isChecked()
+    click_pixel(qtbot, w, 60, 60)
+    wait_idle(qtbot, w)
+    assert w.ann.proposal is None
+    qtbot.keyClick(w.canvas, Qt.Key.Key_P)  # P turns them back on with the rule chosen before
+    wait_idle(qtbot, w)
+    assert w.settings.suggestions == "paper" and w.ann.proposal is not None
+    assert PreferencesDialog("paper").choice() == "paper"
     w.close()
-    assert AppSettings.load().proposal_rule == "islands"  # and the next start applies it
-    w2 = make_window(tmp_path / "p.pcproj", images[:1], factory=session_factory(random_model=True))
-    wait_idle(qtbot, w2, 60000)
-    qtbot.waitUntil(lambda: w2.ann.client._worker.state.template.proposal_source == "islands", timeout=20000)
-    assert w2.rule_actions["islands"].isChecked()
+    assert AppSettings.load().suggestions == "paper"
+    w2 = make_window(tmp_path / "p.pcproj", images[:1])
+    qtbot.waitUntil(lambda: w2.ann.client._worker.state.template.proposal_rule == "paper", timeout=20000)
+    w2.set_suggestions("on")
+    wait_idle(qtbot, w2)
+    assert w2.ann.client._worker.state.template.proposal_rule is None
+
+
+def test_old_settings_become_the_suggestions_setting(tmp_path):
+    import json
+
+    from pseudoclick_gui.gui.settings import AppSettings
+
+    AppSettings.path().parent.mkdir(parents=True, exist_ok=True)
+    AppSettings.path().write_text(json.dumps({"proposal_rule": "errors", "grey_network": False}))
+    assert AppSettings.load().suggestions == "paper"
+    AppSettings.path().write_text(json.dumps({"proposals_enabled": False, "proposal_rule": "scored"}))
+    s = AppSettings.load()
+    assert s.suggestions == "off" and s.suggestions_on == "on"
 
 
 def test_pseudo_clicks_a_later_human_click_supersedes_are_drawn_spent(make_window, images, tmp_path, qtbot,

@@ -59,7 +59,7 @@ def test_propagated_draft_survives_a_crash_with_its_seed(make_window, nifti, tmp
     assert _kinds(a.store, a.image_id) == ["propagated"] * n + ["human"]
     d = a.store.draft(a.image_id)
     assert np.array_equal(d.seed, seed) and not np.array_equal(d.mask, seed)  # the mask moved on, the seed stayed
-    assert f"1 human + 0 accepted pseudo click(s) + {n} propagated" in w.st_object.text()
+    assert f"1 click + 0 suggested + {n} propagated" in w.st_object.text()
     st = a.store.stats()
     assert st["human_clicks"] == 3 and st["propagated_clicks"] == n  # 2 on slice 4 + the correction
     mask = a.prediction.mask.copy()
