@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "import": ("pseudoclick_gui.project.cli_import", "add images, masks, COCO files or volumes to a project"),
     "export": ("pseudoclick_gui.project.cli_export", "export a project to COCO, PNG or NIfTI"),
     "info": ("pseudoclick_gui.io.cli_info", "print what an image or volume holds, as JSON"),
+    "serve": ("pseudoclick_gui.serve.cli", "serve the model to Label Studio as an ML backend (masks, pseudo clicks)"),
 }
 
 
