@@ -41,6 +41,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=12, help="images (each: first click, later clicks, Enter)")
     ap.add_argument("--later", type=int, default=3, help="later clicks per image")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--look", type=float, default=1.0, help="seconds between opening an image and its first click")
     ap.add_argument("--random-model", action="store_true", help="an untrained network (same speed)")
     args = ap.parse_args()
 
@@ -60,7 +61,7 @@ def main() -> int:
     from pseudoclick_gui.paths import samples_dir
 
     torch.set_num_threads(args.threads)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance() or QApplication(sys.argv[:1])  # noqa: F841 - kept alive
     sample = Image.open(samples_dir() / "sample.jpg").convert("RGB").resize((480, 320))
     paths = []
     for i in range(args.rounds):  # distinct files: each is a new image to the app (no cached inputs)
@@ -137,19 +138,20 @@ def main() -> int:
     for r, path in enumerate(paths):
         a.add_images([path])  # opens it
         spin(lambda: not a.client.busy)
-        time.sleep(0.3)  # the user looks at the image before clicking: background preparation may run
-        app.processEvents()
+        t_look = time.perf_counter()  # the user looks at the new image before clicking (idle-time preparation runs)
+        spin(lambda t=t_look: time.perf_counter() - t > args.look)
         first.append(measure(press(cx, cy)))
+        if a.proposal is not None:
+            accept.append(measure(enter))
         for k in range(args.later):
             dx, dy = offsets[(r + k) % len(offsets)]
             later.append(measure(press(cx + dx, cy + dy)))
-        if a.proposal is not None:
-            accept.append(measure(enter))
         a.finish()
         spin(lambda: not a.client.busy)
 
     print(f"gui_latency: {args.rounds} images 480x320, device={a.device_name}, torch threads={args.threads}, "
-          f"model={'random' if args.random_model else 'shipped'}; load: {os.getloadavg()[0]:.2f} (1-min avg)")
+          f"model={'random' if args.random_model else 'shipped'}, {args.look:.1f} s before each first click; "
+          f"load: {os.getloadavg()[0]:.2f} (1-min avg)")
     for name, v in (("first click", first), ("later click", later), ("Enter (accept)", accept)):
         m = [x[0] for x in v]
         g = [x[1] for x in v]

@@ -43,7 +43,7 @@ from .. import __version__
 from ..errors import PseudoClickError
 from . import brush as br
 from . import overlay as ov
-from .annotator import PROJECT_SUFFIX, Annotator, ProjectLockedError, app_managed, describe_error
+from .annotator import PROJECT_SUFFIX, Annotator, app_managed, describe_error, is_locked
 from .canvas import Canvas
 from .panels import CategoriesPanel, FilesPanel, InstancesPanel
 from .settings import AppSettings, data_dir
@@ -446,7 +446,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{name} — {self._project_name()} — PseudoClick")
 
     def _project_name(self) -> str:
-        return Path(self.ann.store.path).name if self.ann.store is not None else "no project"
+        if self.ann.store is None:
+            return "no project"
+        return Path(self.ann.store.path).name + (" [read-only]" if self.ann.read_only else "")
 
     def _display_shape(self) -> tuple[int, int]:
         return ov.display_size(*self.ann.rgb.shape[:2], self._scale)
@@ -892,7 +894,11 @@ class MainWindow(QMainWindow):
         """Open (or create) a project. When another running PseudoClick holds it, offer to open it read-only."""
         try:
             self.ann.open_project(path)
-        except ProjectLockedError as exc:
+        except Exception as exc:  # noqa: BLE001 - a bad or busy project is a message, never a crash
+            if not is_locked(exc):
+                log.error("cannot open the project %s", path, exc_info=not isinstance(exc, PseudoClickError))
+                self.show_message("error", f"Cannot open the project:\n{describe_error(exc)}")
+                return False
             if not ask_read_only:
                 self.show_message("error", f"Cannot open the project:\n{exc}")
                 return False
@@ -910,10 +916,6 @@ class MainWindow(QMainWindow):
             except Exception as exc2:  # noqa: BLE001
                 self.show_message("error", f"Cannot open the project read-only:\n{describe_error(exc2)}")
                 return False
-        except Exception as exc:  # noqa: BLE001 - a bad project is a message, never a crash
-            log.error("cannot open the project %s", path, exc_info=not isinstance(exc, PseudoClickError))
-            self.show_message("error", f"Cannot open the project:\n{describe_error(exc)}")
-            return False
         return True
 
     def open_paths(self, paths) -> None:
