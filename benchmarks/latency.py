@@ -5,11 +5,11 @@ runs: add_click -> predict -> propose_pseudo_click -> accept -> predict (what th
 Prints median and p90 per human click (and per single forward, and per proposal: island proposals include the
 "same object?" trial pass), and the process's peak RSS; then the same with a look-alike beside the object.
 
-    python benchmarks/latency.py [--checkpoint PATH] [--threads 2] [--clicks 30] [--proposal-source scored]
-                                 [--proposal-scorer SCORER.json] [--first-click-zoom G]
+    python benchmarks/latency.py [--checkpoint PATH] [--threads 2] [--clicks 30] [--proposal-rule paper]
+                                 [--device cuda]
 
-``--proposal-source scored`` times the scored rule instead (one look-ahead pass per candidate; it needs a
-checkpoint that carries a proposal scorer).
+Colour images use the checkpoint's colour rule (the scored rule: one look-ahead pass per candidate and the
+mirrored pass), the look-alike scenes are colour too; ``--proposal-rule paper`` times the paper's rule.
 
 Uses the shipped model when present (speed does not depend on the weights), else a random network.
 """
@@ -32,9 +32,7 @@ from pseudoclick_gui.evaluation.clicker import RobotClicker
 
 def scene(w: int, h: int, seed: int, twin: bool = False, size: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """A textured ellipse on noise; ``twin``: a smaller look-alike beside it (not part of the object), which the
-    network tends to include, so proposals come from islands and run the "same object?" trial pass. ``size``
-    scales the ellipse: at 0.5 its zoom-in window shows it over twice as large as the whole-image view does, so
-    the scored rule's first click also runs the closer view's pass (``Session.zoom_view``)."""
+    network tends to include, so proposals come from islands. ``size`` scales the ellipse."""
     rng = np.random.default_rng(seed)
     img = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), (0, 0), 3)
     gt = np.zeros((h, w), np.uint8)
@@ -56,34 +54,23 @@ def main() -> None:
     ap.add_argument("--checkpoint")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--clicks", type=int, default=30, help="human clicks per image size")
-    ap.add_argument("--proposal-source", help="override the checkpoint's proposal rule (e.g. scored)")
-    ap.add_argument("--proposal-scorer", help="a scorer JSON (training/proposals.py fit) for the scored rule, e.g. one "
-                    "with a zoom model, whose first clicks also run the closer view's pass")
-    ap.add_argument("--first-click-zoom", type=float, metavar="G", help="Session(first_click_zoom=G): a small object's "
-                    "first click answered by its zoom-in window (one more pass on such clicks)")
+    ap.add_argument("--proposal-rule", choices=("default", "paper"), default="default")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = ap.parse_args()
-    kw = {"proposal_source": args.proposal_source} if args.proposal_source else {}
-    if args.first_click_zoom is not None:
-        kw["first_click_zoom"] = args.first_click_zoom
-    if args.proposal_scorer:
-        from pseudoclick_gui.engine.pseudo import ProposalScorer
-
-        kw["proposal_scorer"] = ProposalScorer.from_file(args.proposal_scorer)
     torch.set_num_threads(args.threads)
     try:
-        s = (Session.from_checkpoint(args.checkpoint, "cpu", **kw) if args.checkpoint
-             else Session.from_default_checkpoint("cpu", **kw))
+        s = (Session.from_checkpoint(args.checkpoint, args.device) if args.checkpoint
+             else Session.from_default_checkpoint(args.device))
         which = s.meta.get("path")
     except CheckpointError:
-        s, which = Session.from_random("cpu"), "random weights"
-    except ValueError as e:  # e.g. --proposal-source scored with a checkpoint that carries no scorer
-        raise SystemExit(f"latency.py: {e}") from None
+        s, which = Session.from_random(args.device), "random weights"
+    s.set_proposal_rule(args.proposal_rule)
     print(f"model: {which}; torch {torch.__version__}; {args.threads} threads; device {s.device_name}; "
-          f"proposals: {s.proposal_source}")
+          f"colour proposals: {s.rule.source}")
     s.warm_up()
-    island_conf = {s.island_confidence, s.island_trial_confidence}
+    island_conf = {s.rule.island_confidence, s.rule.island_trial_confidence}
     for (w, h), twin, size in (((480, 320), False, 1.0), ((2048, 1536), False, 1.0), ((480, 320), True, 1.0),
-                               ((2048, 1536), True, 1.0), ((2048, 1536), False, 0.5)):
+                               ((2048, 1536), True, 1.0)):
         per_click, per_forward, per_propose, per_island, per_first = [], [], [], [], []
         seed = 0
         while len(per_click) < args.clicks:
@@ -113,8 +100,8 @@ def main() -> None:
                 if len(s.human_clicks) == 1:
                     per_first.append(per_click[-1])
                 pred = r.probability > 0.49
-        isl = (f"{statistics.median(per_island):.1f} ms for the {len(per_island)} island proposals "
-               f"(trial pass: {s.island_trial})" if per_island else "no island proposal")
+        isl = (f"{statistics.median(per_island):.1f} ms for the {len(per_island)} island proposals"
+               if per_island else "no island proposal")
         label = f"{w}x{h}{' with a look-alike' if twin else ''}{' (half-size object)' if size != 1.0 else ''}"
         print(f"{label}: per human click incl. pseudo pass: median "
               f"{statistics.median(per_click):.1f} ms, p90 {p90(per_click):.1f} ms (first clicks: median "

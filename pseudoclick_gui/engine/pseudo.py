@@ -8,29 +8,16 @@ it comes from the FN map. Its confidence is the mean error probability inside th
 
 Islands (``island_click``): a connected part of the mask that no positive click touches is most likely a false
 positive (another object of the same kind, a patch of similar texture); the proposal is a negative click at its
-most interior point. Measured on development data this is right about 80 % of the time, against about 45 %
-for this project's error head (models/MODEL.md), so a checkpoint's metadata may put it first (``SOURCES``).
+most interior point. ``joins_held`` is the "same object?" trial: does a positive click on the island make the
+network join it to the clicked part? Then the island is more likely a piece of the object.
 
-Views (``view_click``): the network run once more on the mirrored image is a second opinion that carries
-information the first pass does not have (the first pass's error head cannot: at a pixel it calls an error, the
-segmentation head it shares its features with has already put its best guess). Where the mirrored view is
-confident that the mask is wrong — outside the mask and >= 1 - threshold, or inside and <= threshold — is a
-candidate error region; the click goes to the most interior point of the deepest one. On the shipped network its
-positive clicks are right 62-66 % of the time (COCO dev, GrabCut), against 33-45 % for the error head's
-proposals; opt-in, because they save clicks on single salient objects only (models/MODEL.md, session 10).
-
-Checks on a candidate: ``colour_llr`` (does the region look like the object or the background? optional gates
-in both rules) and ``joins_held`` (the "same object?" trial: does a positive click on an island make the
-network join it to the clicked part?). models/MODEL.md (session 5) measures both.
-
-Scored proposals (``proposal_candidates``, ``candidate_features``, ``ProposalScorer``): every rule above is
-right on some data and wrong on other data (islands on photos of several objects, positive clicks on single
-salient objects). The scored rule collects the candidates of all of them (two islands, the deepest FP and FN
-regions), looks ahead (runs the network with each one as a pseudo click, as accepting it would), describes
-each by a few numbers before and after, and lets a small logistic model per source, fitted on robot-user
-trajectories over the training sets (``training/proposals.py``), say how likely the click is to improve the
-mask. The most likely candidate is proposed when that probability reaches the scorer's threshold; the
-probability is the click's confidence.
+Scored proposals (``proposal_candidates``, ``candidate_features``, ``ProposalScorer``): islands are right on
+single objects and wrong on photos of several; error regions the other way round. The scored rule collects
+the candidates (two islands, the deepest FP and FN regions, and where the network run on the mirrored image is
+sure the object goes on), looks ahead (runs the network with each one accepted), describes each by a few
+numbers before and after, and lets a small logistic model per kind of candidate, fitted on robot-user
+trajectories over the training sets (``training/proposals.py``), say how likely it is to improve the mask. The
+likeliest is proposed when that probability reaches the scorer's threshold; the probability is its confidence.
 """
 
 from __future__ import annotations
@@ -42,29 +29,13 @@ import numpy as np
 
 SIGNS = ("both", "negative", "positive")  # which error maps may propose
 RANKS = ("area", "depth")  # how the winning region is chosen
-SOURCES = ("errors", "islands", "islands+errors")  # where proposals come from; "islands+errors": islands first
-ISLAND_TRIALS = ("off", "confidence", "gate")  # what the "same object?" trial pass (joins_held) may do
-# where a Session's proposals may come from: SOURCES; "views" (where the network's mirrored view disagrees with the
-# mask, ``view_click``), "islands+views" (islands first); or "scored" (all candidates, a fitted ProposalScorer picks)
-VIEW_SOURCES = ("views", "islands+views")
-# "errornet": engine/error_net.py; "whole": where a second network, fine-tuned on whole objects, adds to the mask
-PROPOSAL_SOURCES = (*SOURCES, *VIEW_SOURCES, "scored", "errornet", "whole")
-# the kinds of candidate the scored rule weighs; "zoom": where the network's closer view (RITM's zoom-in window
-# around the mask, before the session zooms in itself) disagrees with the mask; "whole": what the whole-object
-# network (Session.whole_model) adds to the mask
-CANDIDATE_SOURCES = ("island", "fp", "fn", "view", "zoom", "whole")
-# how long an accepted pseudo click stays a network input (Session.pseudo_lifetime): the whole object, or only
-# the step it was accepted in (until the next human click; its effect lives on in the previous-mask input)
-# ("contradicted": until a human click lands on a pixel its step changed and asks for that pixel back)
-PSEUDO_LIFETIMES = ("object", "step", "contradicted")
-# which click channels an accepted pseudo click is drawn into (Session.pseudo_input): its own (the paper), or the
-# human ones, as if the annotator had clicked there
-PSEUDO_INPUTS = ("pseudo", "human")
+# the kinds of candidate the scored rule weighs ("view": where the mirrored view is sure the object goes on)
+CANDIDATE_SOURCES = ("island", "fp", "fn", "view")
 # what ProposalScorer sees of a candidate (candidate_features); areas are fractions of the mask's area, lengths
 # fractions of the square root of that area, so the numbers mean the same at any zoom
 PROPOSAL_FEATURES = ("area_frac", "depth", "pseg", "pfp", "pfn", "llr", "nh", "mfrac", "dclick", "n_parts",
                      "d_err", "changed", "changed_out", "d_area", "p_after", "err_after_reg", "img_frac", "roi_frac",
-                     "gap", "pview", "pwhole", "border")
+                     "gap", "pview")
 _LOG_FEATURES = frozenset({"area_frac", "nh", "mfrac", "n_parts", "changed", "changed_out", "depth", "dclick",
                            "img_frac", "roi_frac", "gap"})
 _SIGNED_LOG_FEATURES = frozenset({"d_err", "d_area"})
@@ -97,10 +68,7 @@ def largest_error_click(
     rank: str = "area",
     signs: str = "both",
     seg: np.ndarray | None = None,
-    fn_reach: float | None = None,
     min_fraction: float = 0.0,
-    image: np.ndarray | None = None,
-    max_colour_llr: float | None = None,
 ) -> ErrorRegionClick | None:
     """Propose one click from error probability maps ``fp`` and ``fn`` (H x W float in [0, 1]).
 
@@ -111,14 +79,8 @@ def largest_error_click(
     against compact blobs; this mirrors how the standard robot user chooses). Ties keep the larger area.
     ``signs``: which maps may propose — ``"both"`` (the paper), ``"negative"`` (FP only) or ``"positive"``
     (FN only); a checkpoint whose error head is unreliable for one sign switches that sign off.
-    ``fn_reach`` with ``seg`` (the mask's probability on the same grid): FN pixels farther than ``fn_reach``
-    pixels from the mask (``seg >= 0.5``) are ignored, so positive proposals grow the object instead of
-    jumping to other objects.
-    ``min_fraction`` with ``seg``: regions smaller than this fraction of the mask's area are ignored too (an
+    ``min_fraction`` with ``seg`` (the mask's probability on the same grid): regions smaller than this fraction of the mask's area are ignored too (an
     annotator would not spend a click on a sliver).
-    ``image`` (same grid, H x W x 3 uint8) and ``max_colour_llr`` with ``seg``: an FP region must look more like
-    the background than like the rest of the mask (``colour_llr`` below ``max_colour_llr``), an FN region more
-    like the mask than like the rest of the background (above ``-max_colour_llr``); others are skipped.
     Returns None when no region reaches ``min_area``.
     """
     if signs not in SIGNS:
@@ -133,10 +95,6 @@ def largest_error_click(
         binary = (prob >= threshold).astype(np.uint8)
         if blocked is not None:
             binary[blocked] = 0
-        if positive and fn_reach is not None and seg is not None:
-            mask = (seg >= 0.5).astype(np.uint8)
-            if mask.any():
-                binary[cv2.distanceTransform(1 - mask, cv2.DIST_L2, 3) > fn_reach] = 0
         if not binary.any():
             continue
         n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
@@ -145,15 +103,8 @@ def largest_error_click(
             dist = cv2.distanceTransform(np.pad(binary, 1), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
             depth = np.zeros(n, np.float32)
             np.maximum.at(depth, labels.ravel(), dist.ravel())
-        llr = None
-        if image is not None and max_colour_llr is not None and seg is not None:
-            inside = seg >= 0.5
-            obj, bg = (inside, ~inside & (labels == 0)) if positive else (inside & (labels == 0), ~inside)
-            llr = colour_llr(image, labels, obj, bg)
         for lab in range(1, n):
             area = int(stats[lab, cv2.CC_STAT_AREA])
-            if llr is not None and (llr[lab] <= -max_colour_llr if positive else llr[lab] >= max_colour_llr):
-                continue
             if area >= min_area:
                 key = (float(depth[lab]), area) if depth is not None else (float(area), area)
                 candidates.append((key, positive, lab, labels, prob, tuple(int(v) for v in stats[lab, :4])))
@@ -166,23 +117,15 @@ def largest_error_click(
     return None
 
 
-def view_click(seg: np.ndarray, view: np.ndarray, threshold: float = 0.3, signs: str = "positive",
-               min_depth: float = 2.0, blocked: np.ndarray | None = None,
-               confidence: float | None = None) -> ErrorRegionClick | None:
+def view_region_click(seg: np.ndarray, view: np.ndarray, threshold: float = 0.3, signs: str = "positive",
+                      min_depth: float = 2.0, blocked: np.ndarray | None = None
+                      ) -> tuple[ErrorRegionClick, np.ndarray] | None:
     """A click where a second view of the network disagrees with the mask (``seg`` and ``view``: H x W mask
-    probabilities on the same grid, ``view`` from e.g. the mirrored image). Positive candidates are pixels outside
-    the mask (``seg < 0.5``) that the view puts in with probability >= 1 - ``threshold``; negative ones are mask
-    pixels it puts out (<= ``threshold``); ``signs`` chooses which (SIGNS). The click goes to the most interior
-    point of the candidates (distance transform; the grid border counts as boundary), if that lies at least
-    ``min_depth`` grid pixels deep; ``blocked`` pixels are never candidates. Confidence: ``confidence`` if given
-    (a measured precision), else the view's mean agreement over the clicked region."""
-    found = _view_region_click(seg, view, threshold, signs, min_depth, blocked, confidence)
-    return None if found is None else found[0]
-
-
-def _view_region_click(seg: np.ndarray, view: np.ndarray, threshold: float, signs: str, min_depth: float,
-                       blocked: np.ndarray | None, confidence: float | None) -> tuple[ErrorRegionClick, np.ndarray] | None:
-    """``view_click`` and the connected region (H x W bool) its click stands for."""
+    probabilities on the same grid, ``view`` from the mirrored image), and the connected region (H x W bool) it
+    stands for. Positive candidates are pixels outside the mask that the view puts in with probability
+    >= 1 - ``threshold``; negative ones are mask pixels it puts out (<= ``threshold``); ``signs`` chooses which.
+    The click goes to the most interior point of the candidates, if that lies at least ``min_depth`` grid pixels
+    deep; ``blocked`` pixels are never candidates. Confidence: the view's mean agreement over the region."""
     if signs not in SIGNS:
         raise ValueError(f"signs must be one of {SIGNS}, not {signs!r}")
     inside = seg >= 0.5
@@ -205,8 +148,7 @@ def _view_region_click(seg: np.ndarray, view: np.ndarray, threshold: float, sign
     _, positive, region, row, col = best
     _, labels = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
     part = labels == labels[row, col]
-    if confidence is None:
-        confidence = float(view[part].mean()) if positive else float(1.0 - view[part].mean())
+    confidence = float(view[part].mean()) if positive else float(1.0 - view[part].mean())
     return ErrorRegionClick(int(row), int(col), positive, float(confidence), int(np.count_nonzero(part))), part
 
 
@@ -219,9 +161,6 @@ def island_click(
     min_fraction: float = 0.0,
     touch_radius: float = 2.0,
     confidence: float = 0.5,
-    min_gap: float = 0.0,
-    image: np.ndarray | None = None,
-    max_colour_llr: float | None = None,
 ) -> ErrorRegionClick | None:
     """A negative click in a connected part of the mask (``seg >= 0.5``, 8-connected) that holds no positive
     click: the part that ranks first (``rank`` as in ``largest_error_click``) among those of at least
@@ -229,13 +168,6 @@ def island_click(
 
     ``positives``: (row, col) of the positive clicks (human and accepted pseudo ones) on the same grid; a part
     within ``touch_radius`` px of one counts as held. No positive click, or a mask of one part: None.
-    ``min_gap``: a part whose nearest pixel lies closer to the held parts than ``min_gap`` times the square root
-    of their area is skipped: a fragment next to the clicked object is more often a piece of it the network
-    left unconnected than another object (models/MODEL.md measures both).
-    ``image`` and ``max_colour_llr``: with both given (``image`` on the same grid, H x W x 3 uint8), a part is
-    skipped unless its colours are at least ``exp(-max_colour_llr)`` times as likely under the background's
-    colour histogram as under the held parts' (``colour_llr``): a fragment that looks like the clicked object
-    is more often a piece of it than background (models/MODEL.md measures it).
     ``confidence``: the value the returned click carries (the caller's measured precision of this rule).
     """
     if rank not in RANKS:
@@ -254,19 +186,6 @@ def island_click(
     free = ~held & (stats[:, cv2.CC_STAT_AREA] >= min_area)
     if not free.any():
         return None
-    if min_gap > 0:
-        held_px = held[labels] & (labels > 0)
-        gap = cv2.distanceTransform((~held_px).astype(np.uint8), cv2.DIST_L2, 3)
-        nearest = np.full(n, np.inf, np.float32)
-        np.minimum.at(nearest, labels.ravel(), gap.ravel())
-        free &= nearest >= min_gap * np.sqrt(np.count_nonzero(held_px))
-        if not free.any():
-            return None
-    if image is not None and max_colour_llr is not None:
-        llr = colour_llr(image, labels, held[labels] & (labels > 0), labels == 0)
-        free &= llr < max_colour_llr
-        if not free.any():
-            return None
     region = free[labels]
     if blocked is not None:
         region &= ~blocked
@@ -390,7 +309,7 @@ def proposal_candidates(maps: np.ndarray, positives: list[tuple[float, float]], 
         tried = part if tried is None else tried | part
     for source, signs, prob in (("fp", "negative", maps[..., 1]), ("fn", "positive", maps[..., 2])):
         c = largest_error_click(maps[..., 1], maps[..., 2], error_threshold, min_area, blocked, "depth", signs,
-                                seg, None, min_fraction)
+                                seg, min_fraction)
         if c is not None:
             binary = (prob >= error_threshold).astype(np.uint8)
             if blocked is not None:
@@ -398,35 +317,23 @@ def proposal_candidates(maps: np.ndarray, positives: list[tuple[float, float]], 
             _, lab = cv2.connectedComponents(binary, connectivity=8)
             out.append(Candidate(source, c, lab == lab[c.row, c.col]))
     if view is not None:
-        found = view_candidate("view", seg, view, view_threshold, "positive", view_min_depth, blocked)
+        found = view_region_click(seg, view, view_threshold, "positive", view_min_depth, blocked)
         if found is not None:
-            out.append(found)
+            out.append(Candidate("view", *found))
     return out
-
-
-def view_candidate(source: str, seg: np.ndarray, view: np.ndarray, threshold: float = 0.3, signs: str = "positive",
-                   min_depth: float = 2.0, blocked: np.ndarray | None = None) -> Candidate | None:
-    """A scored-rule candidate where a second view (``view``: its mask probability on ``seg``'s grid) is
-    confident that the mask is wrong (``view_click``), or None."""
-    found = _view_region_click(seg, view, threshold, signs, min_depth, blocked, None)
-    return None if found is None else Candidate(source, *found)
 
 
 def candidate_features(cand: Candidate, maps: np.ndarray, after: np.ndarray, image: np.ndarray,
                        positives: list[tuple[float, float]], humans: list[tuple[float, float]],
                        image_px: float | None = None, roi_frac: float = 1.0,
-                       held_dist: np.ndarray | None = None, view: np.ndarray | None = None,
-                       whole: np.ndarray | None = None) -> dict[str, float]:
+                       held_dist: np.ndarray | None = None, view: np.ndarray | None = None) -> dict[str, float]:
     """PROPOSAL_FEATURES of one candidate: ``maps`` the grid's mask/FP/FN probabilities now, ``after`` the same
     with the candidate accepted as a pseudo click (the look-ahead pass), ``image`` the grid's RGB,
     ``positives`` / ``humans`` (row, col) of the positive clicks and of all human clicks. ``image_px``: the
     whole image's area in grid pixels (default: the grid's), ``roi_frac``: the grid's view as a fraction of the
     image, ``held_dist``: distance of every grid pixel to the mask parts positive clicks hold
     (``held_distance``; computed when not given), ``view``: a second view's mask probability on the grid (the
-    mirrored pass; ``pview`` is its mean over the region, the mask's own when there is none), ``whole``: the
-    whole-object network's mask probability on the grid (``pwhole``, the same way). ``border``: the fraction of
-    the grid's outermost ring of pixels that the region covers (a region that runs out of the view is more often
-    background or a neighbour than the rest of the clicked object)."""
+    mirrored pass; ``pview`` is its mean over the region, the mask's own when there is none)."""
     seg = maps[..., 0] >= 0.5
     region = cand.region
     c = cand.click
@@ -466,17 +373,7 @@ def candidate_features(cand: Candidate, maps: np.ndarray, after: np.ndarray, ima
         "roi_frac": float(roi_frac),
         "gap": float(held_dist[region].min()) / root,
         "pview": float((maps[..., 0] if view is None else view)[region].mean()),
-        "pwhole": float((maps[..., 0] if whole is None else whole)[region].mean()),
-        "border": _ring_fraction(region),
     }
-
-
-def _ring_fraction(region: np.ndarray) -> float:
-    """The fraction of the outermost ring of pixels of ``region``'s grid that ``region`` covers."""
-    ring = np.count_nonzero(region[0]) + np.count_nonzero(region[-1]) + np.count_nonzero(region[1:-1, 0]) \
-        + np.count_nonzero(region[1:-1, -1])
-    h, w = region.shape
-    return ring / float(max(1, 2 * (h + w) - 4))
 
 
 def held_distance(seg: np.ndarray, positives: list[tuple[float, float]]) -> np.ndarray:
@@ -505,9 +402,6 @@ def feature_vector(features: dict[str, float], names: tuple[str, ...] = PROPOSAL
     return v
 
 
-SCORER_RANKS = ("probability", "expected")
-
-
 @dataclass(frozen=True)
 class ProposalScorer:
     """Per candidate source, a logistic model over standardised ``feature_vector``s: the probability that
@@ -516,20 +410,6 @@ class ProposalScorer:
     models: dict  # source -> {"mean": [...], "std": [...], "weights": [...], "bias": float[, "features": [...]]}
     threshold: float = 0.6
     features: tuple[str, ...] = PROPOSAL_FEATURES  # a model without its own "features" reads these
-    rank: str = "probability"  # among candidates at or above the threshold: SCORER_RANKS
-
-    def __post_init__(self):
-        if self.rank not in SCORER_RANKS:
-            raise ValueError(f"unknown scorer rank {self.rank!r}; choose from {SCORER_RANKS}")
-
-    def rank_key(self, probability: float, features: dict[str, float]) -> float:
-        """What the scored rule maximises over the candidates that reach the threshold: ``probability`` the
-        scorer's probability; ``expected`` the expected signed change, (2p - 1) times the share of the mask the
-        candidate's look-ahead flips (``changed``): a likely right candidate that moves much beats one that
-        moves little."""
-        if self.rank == "expected":
-            return (2.0 * probability - 1.0) * float(features.get("changed", 0.0))
-        return probability
 
     def model_features(self, source: str) -> tuple[str, ...]:
         """The features ``source``'s model reads (its own list, else the scorer's)."""
@@ -545,33 +425,18 @@ class ProposalScorer:
         return float(1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50))))
 
     @property
-    def uses_zoom(self) -> bool:
-        """Whether the scorer weighs ``zoom`` candidates (the closer view's pass is then run on first clicks)."""
-        return "zoom" in self.models
-
-    @property
-    def uses_whole(self) -> bool:
-        """Whether the scorer weighs ``whole`` candidates or reads ``pwhole`` (the whole-object network's pass is
-        then run at every proposal, when the session has that network)."""
-        return "whole" in self.models or self._weighs("pwhole")
-
-    @property
     def uses_view(self) -> bool:
         """Whether scoring needs the mirrored pass: a model for ``view`` candidates, or weight on ``pview``."""
-        return "view" in self.models or self._weighs("pview")
-
-    def _weighs(self, feature: str) -> bool:
+        if "view" in self.models:
+            return True
         for src, m in self.models.items():
             names = self.model_features(src)
-            if feature in names and float(m["weights"][names.index(feature)]) != 0.0:
+            if "pview" in names and float(m["weights"][names.index("pview")]) != 0.0:
                 return True
         return False
 
     def to_dict(self) -> dict:
-        d = {"models": self.models, "threshold": self.threshold, "features": list(self.features)}
-        if self.rank != "probability":  # scorers written before the rank existed stay byte-identical
-            d["rank"] = self.rank
-        return d
+        return {"models": self.models, "threshold": self.threshold, "features": list(self.features)}
 
     @classmethod
     def from_file(cls, path) -> ProposalScorer:
@@ -599,10 +464,15 @@ class ProposalScorer:
                     raise ValueError(f"unknown features {sorted(set(names) - set(PROPOSAL_FEATURES))}")
                 if any(len(mm[k]) != len(names) for k in mm) or min(mm["std"]) <= 0:
                     raise ValueError(f"model for {src!r} does not match its {len(names)} features")
+                if not all(np.isfinite(v).all() for v in mm.values()) or not np.isfinite(float(m["bias"])):
+                    raise ValueError(f"model for {src!r} holds a number that is not finite")
                 mm["bias"] = float(m["bias"])
                 if "features" in m:
                     mm["features"] = list(names)
                 models[src] = mm
-            return cls(models, float(d.get("threshold", 0.6)), features, str(d.get("rank", "probability")))
+            threshold = float(d.get("threshold", 0.6))
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"threshold {threshold} is not a probability")
+            return cls(models, threshold, features)
         except (KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"malformed proposal scorer: {e}") from e

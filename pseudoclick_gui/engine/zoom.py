@@ -51,6 +51,24 @@ class CropTransform:
         sy = self.out_h / (y1 - y0)
         return (x - x0 + 0.5) * sx - 0.5, (y - y0 + 0.5) * sy - 0.5
 
+    def disks(self, spots: list[tuple[float, float, float]]) -> np.ndarray | None:
+        """out_h x out_w bool: the crop pixels within ``r`` image pixels of each spot ``(x, y, r)``; None for
+        no spots."""
+        if not spots:
+            return None
+        mask = np.zeros((self.out_h, self.out_w), bool)
+        s = self.out_w / (self.roi[2] - self.roi[0])
+        for x, y, r in spots:
+            cx, cy = self.forward_point(x, y)
+            rr = r * s + 0.5
+            r_i = int(np.ceil(rr))
+            y0, y1 = max(0, int(cy) - r_i), min(self.out_h, int(cy) + r_i + 2)
+            x0, x1 = max(0, int(cx) - r_i), min(self.out_w, int(cx) + r_i + 2)
+            if y0 < y1 and x0 < x1:
+                yy, xx = np.ogrid[y0:y1, x0:x1]
+                mask[y0:y1, x0:x1] |= (yy - cy) ** 2 + (xx - cx) ** 2 <= rr * rr
+        return mask
+
     def inverse_map(self, crop_map: np.ndarray, height: int, width: int, fill: float = 0.0) -> np.ndarray:
         """Crop-resolution map(s) (h x w or h x w x c) -> full image size; ``fill`` outside the ROI."""
         x0, y0, x1, y1 = self.roi
@@ -135,3 +153,23 @@ def update_roi(current: Rect | None, mask: np.ndarray, positive_points: list[tup
     if roi_iou(current, new) < 0.5:
         return new
     return current
+
+
+def grow_roi(roi: Rect, crop_mask: np.ndarray, width: int, height: int, grow: float = 0.5,
+             min_touch: int = 2) -> Rect | None:
+    """A larger window when the mask predicted in ``roi`` (``crop_mask``: the network's grid, bool) runs into a
+    side of it that lies inside the ``width`` x ``height`` image: each such side moves out by ``grow`` times the
+    window's size along that axis. None when the mask touches no inner side (``min_touch`` pixels on the side's
+    outermost row or column count as touching), so nothing would be cut off."""
+    x0, y0, x1, y1 = roi
+    sides = {"left": (x0 > 0, crop_mask[:, 0]), "right": (x1 < width, crop_mask[:, -1]),
+             "top": (y0 > 0, crop_mask[0]), "bottom": (y1 < height, crop_mask[-1])}
+    touching = {name for name, (inner, edge) in sides.items() if inner and int(np.count_nonzero(edge)) >= min_touch}
+    if not touching:
+        return None
+    dx, dy = grow * (x1 - x0), grow * (y1 - y0)
+    nx0 = max(0, int(np.floor(x0 - dx))) if "left" in touching else x0
+    nx1 = min(width, int(np.ceil(x1 + dx))) if "right" in touching else x1
+    ny0 = max(0, int(np.floor(y0 - dy))) if "top" in touching else y0
+    ny1 = min(height, int(np.ceil(y1 + dy))) if "bottom" in touching else y1
+    return nx0, ny0, nx1, ny1

@@ -8,16 +8,6 @@ Modes:
 * ``oracle``   — as ``pseudo``, but the pseudo click comes from the TRUE error maps (the paper's rule: largest
                  region over FP and FN, at its most interior point): what a perfect error head would give,
                  the ceiling for ``pseudo`` with this segmentation network. A diagnostic, not a user mode.
-* ``candidates`` — as ``pseudo``, but of the scored rule's candidates (``Session.scored_candidates``: islands,
-                 FP and FN regions, the mirrored view's, the closer view's and, with a whole-object network, the
-                 ``whole`` one) the one whose look-ahead raises the IoU most is accepted, none when none does: the
-                 ceiling for any proposal scorer over these candidates. A diagnostic, not a user mode.
-* ``verified`` — the app's annotator: each proposal is looked at before it is used. One that lands in a true
-                 error region of its sign (what an annotator sees: a negative click on background inside the mask,
-                 a positive one on object outside it) is accepted; any other is withdrawn
-                 (``withdraw_pseudo_click``, which blocks that spot) and the next proposal is looked at, up to
-                 ``verify_tries`` per link. Withdrawals are free in NoC, as pseudo clicks are, and are counted. Not
-                 the paper's protocol (``pseudo`` is): it measures the product's accept/withdraw loop.
 
 The predictor is anything with the ``Session`` interface (set_image, add_click, predict,
 propose_pseudo_click, accept_pseudo_click, refine_with_error_maps).
@@ -34,8 +24,8 @@ from ..engine.pseudo import true_error_click
 from ..engine.types import Click
 from .clicker import RobotClicker, iou
 
-MODES = ("human", "pseudo", "postproc", "oracle", "candidates", "verified")
-PSEUDO_MODES = ("pseudo", "oracle", "candidates", "verified")  # the modes that accept pseudo clicks
+MODES = ("human", "pseudo", "postproc", "oracle")
+PSEUDO_MODES = ("pseudo", "oracle")  # the modes that accept pseudo clicks
 THRESHOLDS = (0.85, 0.90, 0.95)
 
 
@@ -48,7 +38,6 @@ class SampleResult:
     n_clicks: int
     proposals: int = 0
     proposals_correct: int = 0
-    withdrawn: int = 0  # ``verified`` mode: proposals looked at and withdrawn
     iou_gain: list[float] = field(default_factory=list)  # IoU change from each accepted proposal
     right: list[bool] = field(default_factory=list)  # whether each accepted proposal landed in a true error
 
@@ -61,15 +50,11 @@ class SampleResult:
 
 def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None, mode: str,
                     max_clicks: int = 20, pred_threshold: float = 0.49, stop_at: float | None = None,
-                    name: str = "", chain: int = 1, chain_confidence: float = 0.0,
-                    verify_tries: int = 1) -> SampleResult:
+                    name: str = "", chain: int = 1, chain_confidence: float = 0.0) -> SampleResult:
     """Run the robot user for one object. ``stop_at``: stop once IoU reaches it (NoC only, faster);
     None runs all ``max_clicks`` (needed for mIoU@k). ``chain``: after a human click, up to this many
     proposals are accepted one after another (the app's auto-accept chain), the second and later ones only
-    when their confidence reaches ``chain_confidence``; 1 is the paper's protocol. ``verify_tries``:
-    ``verified`` mode, how many proposals the annotator looks at per link before giving up on it."""
-    if verify_tries < 1:
-        raise ValueError(f"verify_tries must be at least 1, not {verify_tries}")
+    when their confidence reaches ``chain_confidence``; 1 is the paper's protocol."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose from {MODES}")
     predictor.set_image(image)
@@ -89,17 +74,12 @@ def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.nda
             now = p.probability > pred_threshold
             if mode == "pseudo":
                 proposal = predictor.propose_pseudo_click()
-            elif mode == "verified":
-                proposal = _verified_click(predictor, now, gt, ignore, verify_tries, res)
-            elif mode == "oracle":
-                proposal = _oracle_click(now, gt, ignore)
             else:
-                proposal = _best_candidate(predictor, p, gt, ignore, pred_threshold)
+                proposal = _oracle_click(now, gt, ignore)
             if proposal is None or (link > 0 and proposal.confidence < chain_confidence):
                 break
             before = iou(now, gt, ignore)
-            # verified mode only returns a proposal it has found right
-            right = mode == "verified" or _lands_in_error(proposal, now, gt, ignore)
+            right = _lands_in_error(proposal, now, gt, ignore)
             res.proposals += 1
             res.proposals_correct += int(right)
             predictor.accept_pseudo_click(proposal)
@@ -116,40 +96,9 @@ def evaluate_sample(predictor, image: np.ndarray, gt: np.ndarray, ignore: np.nda
     return res
 
 
-def _verified_click(predictor, pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None, tries: int,
-                    res: SampleResult) -> Click | None:
-    """The first of up to ``tries`` proposals that lands in a true error region of its sign; the others are
-    withdrawn (and counted as proposals that were not right)."""
-    for _ in range(tries):
-        proposal = predictor.propose_pseudo_click()
-        if proposal is None:
-            return None
-        if _lands_in_error(proposal, pred, gt, ignore):
-            return proposal
-        predictor.withdraw_pseudo_click(proposal)
-        res.proposals += 1
-        res.withdrawn += 1
-    return None
-
-
 def _oracle_click(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None) -> Click | None:
     c = true_error_click(pred, gt.astype(bool), None if ignore is None else ~ignore)
     return None if c is None else Click(float(c.col), float(c.row), c.positive, "pseudo", 1.0, c.area)
-
-
-def _best_candidate(predictor, p, gt: np.ndarray, ignore: np.ndarray | None, threshold: float) -> Click | None:
-    """The scored rule's candidate whose look-ahead raises the IoU most, or None when none raises it."""
-    t = p.extra.get("transform")
-    if t is None:
-        return None
-    h, w = gt.shape
-    before = iou(p.probability > threshold, gt, ignore)
-    best = None
-    for _, _, click, after in predictor.scored_candidates(views=True, zoom=True, whole=True):
-        gain = iou(t.inverse_planes(after[..., :1], h, w)[0] > threshold, gt, ignore) - before
-        if gain > 0 and (best is None or gain > best[0]):
-            best = (gain, click)
-    return None if best is None else best[1]
 
 
 def _lands_in_error(click, pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None) -> bool:
@@ -191,8 +140,4 @@ def summarize(results: list[SampleResult], max_clicks: int = 20) -> dict:
             out[f"pseudo_accepted_{key}"] = len(g)
             if g:
                 out[f"pseudo_gain_{key}"] = round(float(np.mean(g)), 5)
-        withdrawn = sum(r.withdrawn for r in results)
-        if any(r.mode == "verified" for r in results):
-            out["pseudo_withdrawn"] = withdrawn
-            out["withdrawn_per_click"] = round(withdrawn / max(1, clicks), 4)
     return out

@@ -22,11 +22,11 @@ def write_csv(path: Path, results: list[SampleResult], max_clicks: int) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["sample", "mode", "NoC@85", "NoC@90", "NoC@95", "seconds", "clicks", "proposals",
-                    "proposals_correct", "withdrawn", *[f"iou@{k}" for k in range(1, max_clicks + 1)]])
+                    "proposals_correct", *[f"iou@{k}" for k in range(1, max_clicks + 1)]])
         for r in results:
             ious = r.ious + [r.ious[-1]] * (max_clicks - len(r.ious)) if r.ious else []
             w.writerow([r.name, r.mode, r.noc(0.85, max_clicks), r.noc(0.90, max_clicks), r.noc(0.95, max_clicks),
-                        round(r.seconds, 3), r.n_clicks, r.proposals, r.proposals_correct, r.withdrawn,
+                        round(r.seconds, 3), r.n_clicks, r.proposals, r.proposals_correct,
                         *(round(v, 4) for v in ious)])
 
 

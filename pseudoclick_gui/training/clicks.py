@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import torch
 
-from ..engine.pseudo import VIEW_SOURCES, island_click, largest_error_click, true_error_click, view_click
+from ..engine.pseudo import true_error_click
+from ..engine.rule import ProposalRule, rule_click
 
 
 def _dist(region: np.ndarray) -> np.ndarray:
@@ -46,36 +47,18 @@ def add_error_clicks(clicks: torch.Tensor, gt: torch.Tensor, prob: torch.Tensor,
     return torch.cat([clicks, new], 1)
 
 
-def own_pseudo_clicks(err_prob: torch.Tensor, threshold: float = 0.5, signs: str = "both", rank: str = "area",
-                      min_fraction: float = 0.0, seg_prob: torch.Tensor | None = None, source: str = "errors",
-                      clicks: torch.Tensor | None = None, view_prob: torch.Tensor | None = None,
-                      view_threshold: float = 0.3) -> torch.Tensor:
-    """Pseudo click per sample from the model's own output -> N x 1 x 3, with the same rule as
-    ``Session.propose_pseudo_click``: from the error maps (``err_prob`` N x 2 x H x W, FP then FN: error
-    threshold, signs, region ranking, no region smaller than ``min_fraction`` of the mask, 20 px at least)
-    and/or, per ``source`` (engine.pseudo.SOURCES), from mask parts (``seg_prob`` N x 1 x H x W) that no
-    positive click of ``clicks`` (N x K x 3, row, col, sign) holds; for the "views" sources (engine.pseudo.VIEW_SOURCES)
-    where ``view_prob`` (N x 1 x H x W, the mirrored pass) disagrees with the mask (``view_click``, ``signs``,
-    ``view_threshold``, at least 2 px deep)."""
+def own_pseudo_clicks(seg_prob: torch.Tensor, err_prob: torch.Tensor, clicks: torch.Tensor,
+                      rule: ProposalRule) -> torch.Tensor:
+    """Pseudo click per sample from the model's own output -> N x 1 x 3 (row, col, sign; zeros for none), by
+    the same rule as ``Session.propose_pseudo_click`` (``engine.rule.rule_click``): ``seg_prob`` N x 1 x H x W,
+    ``err_prob`` N x 2 x H x W (FP then FN), ``clicks`` N x K x 3 (row, col, sign) whose positive ones hold
+    mask parts. No region under 20 px; no "same object?" trial pass."""
     n = err_prob.shape[0]
     out = torch.zeros(n, 1, 3)
-    e = err_prob.numpy()
-    s = None if seg_prob is None else seg_prob[:, 0].numpy()
-    if source != "errors" and (s is None or clicks is None):
-        raise ValueError("island pseudo clicks need seg_prob and clicks")
-    if source in VIEW_SOURCES and view_prob is None:
-        raise ValueError("view pseudo clicks need view_prob")
-    v = None if view_prob is None else view_prob[:, 0].numpy()
+    maps = torch.cat([seg_prob, err_prob], 1).permute(0, 2, 3, 1).numpy()
     for i in range(n):
-        c = None
-        if source.startswith("islands"):
-            positives = [(float(r), float(col)) for r, col, sign in clicks[i].tolist() if sign > 0]
-            c = island_click(s[i], positives, 20, rank=rank)
-        if c is None and source in VIEW_SOURCES:
-            c = view_click(s[i], v[i], view_threshold, signs, 2.0)
-        elif c is None and source != "islands":
-            c = largest_error_click(e[i, 0], e[i, 1], threshold, 20, rank=rank, signs=signs,
-                                    seg=None if s is None else s[i], min_fraction=min_fraction)
+        positives = [(float(r), float(col)) for r, col, sign in clicks[i].tolist() if sign > 0]
+        c = rule_click(rule, maps[i], positives, 20)
         if c is not None:
             out[i, 0] = torch.tensor([c.row, c.col, 1.0 if c.positive else -1.0])
     return out

@@ -1,13 +1,12 @@
 """The training loop behind ``pseudoclick train``: resumable, checkpointing, DDP-ready.
 
-One step (FACTS §1 and §5, plus what PseudoClick needs):
+One step (RITM's iterative training, plus what PseudoClick needs):
 1. a batch of crops with RITM random clicks (``data.py``);
 2. 0..``max_iter`` iterative steps without gradients, each adding one click at the model's own error; with
    probability ``iter_pseudo_prob`` a step also runs the inference-time pseudo-click pass (a pseudo click from
    its own error maps, fed through the pseudo channels), so previous masks look like the ones seen in use;
    those pseudo clicks stay inputs for the later steps (``pseudo_lifetime="object"``) or leave at the next
-   click, the previous mask keeping what they did (``"step"``: as ``Session(pseudo_lifetime="step")``, the
-   colour images' lifetime since session 9);
+   click, the previous mask keeping what they did (``"step"``: as the app does on colour images);
 3. the final pass: with probability ``pseudo_prob`` a pseudo click is first proposed without gradients, from
    the model's own error maps (sometimes right, sometimes wrong) or, with probability ``oracle_prob``, from
    the true error maps, and the final pass sees it; otherwise the final pass has no pseudo click, which is
@@ -15,19 +14,6 @@ One step (FACTS §1 and §5, plus what PseudoClick needs):
 4. loss: NFL on mask, FP and FN, with FP/FN targets from the final pass's own (detached) prediction
    (``err_loss="bce"``: plain binary cross-entropy on FP and FN instead, whose probabilities stay calibrated,
    so that "error probability >= 0.5" means what the proposal rule assumes; NFL compresses them).
-
-``keep_human`` > 0 anchors the human-click behaviour to the ``init`` network while the pseudo-click path learns:
-on the samples whose final pass has no pseudo click, the mask loss is a distillation toward that network's
-(frozen) prediction on the same inputs, weighted ``keep_human``, instead of NFL against the ground truth. The
-samples with a pseudo click learn from the ground truth as before. The same network then has two behaviours to
-compare: without pseudo clicks close to the one it started from, with them trained for them.
-``pseudo_target="teacher"`` (with ``keep_human``) takes the ground truth out of the mask loss altogether: a
-sample whose pseudo click is right (in a true error region of its sign, judged against the prediction it
-corrects) distils the teacher's answer to that click given as a *human* click, and a sample whose pseudo click is
-wrong the teacher's answer without it. The network learns how far to follow a pseudo click, in the teacher's own
-mask quality, and never sees the training sets' masks (it needs ``pseudo_lifetime="step"``, so that every pseudo
-click in the final pass was proposed from that pass's own prediction). Session 17 (``models/MODEL.md``): with
-every weight learning, the human-click answers still moved on GrabCut; with ``trainable="pseudo"`` they stay close.
 
 ``trainable="pseudo"`` trains only the pseudo-click encoder and the error head, every other weight and
 BatchNorm statistic frozen: the human-click segmentation stays what it was (the grey and medical behaviour with
@@ -58,7 +44,8 @@ from torch.utils.data import DataLoader
 from ..engine.checkpoint import save_checkpoint
 from ..engine.encoding import disk_maps
 from ..engine.network import NetConfig, PseudoClickNet
-from ..engine.pseudo import RANKS, SIGNS, SOURCES, VIEW_SOURCES
+from ..engine.pseudo import RANKS, SIGNS
+from ..engine.rule import ProposalRule
 from .clicks import add_error_clicks, oracle_pseudo_clicks, own_pseudo_clicks
 from .data import ClickSegStream, CropConfig, DatasetSpec
 from .losses import error_loss, normalized_focal_loss
@@ -87,12 +74,9 @@ class TrainConfig:
     pseudo_signs: str = "both"  # which of its own error maps may give the model pseudo clicks (as at inference)
     pseudo_rank: str = "area"  # how its own proposals pick a region (as ``Session.proposal_rank``)
     pseudo_min_fraction: float = 0.0  # no own proposal from a region smaller than this fraction of the mask
-    pseudo_source: str = "errors"  # where its own pseudo clicks come from (as ``Session.proposal_source``)
-    pseudo_view_threshold: float = 0.3  # the "views" sources: the mirrored view's confidence (Session.view_threshold)
+    pseudo_source: str = "errors"  # where its own pseudo clicks come from: "errors" or "islands+errors" (engine/rule.py)
     trainable: str = "all"  # "all"; "pseudo": only the pseudo-click encoder and the error head learn; "err": the error head
     err_loss: str = "nfl"  # loss of the FP/FN heads: "nfl" or "bce"
-    keep_human: float = 0.0  # > 0: passes without a pseudo click distil the init network's mask (needs init)
-    pseudo_target: str = "gt"  # what a pass with a pseudo click learns: "gt", or "teacher" (needs keep_human)
     pseudo_prob: float = 0.5
     oracle_prob: float = 0.3
     pseudo_lifetime: str = "object"  # "step": pseudo clicks leave the inputs at the next (simulated) human click
@@ -114,20 +98,14 @@ class TrainConfig:
             raise ValueError(f"pseudo_signs must be one of {SIGNS}, not {self.pseudo_signs!r}")
         if self.pseudo_rank not in RANKS:
             raise ValueError(f"pseudo_rank must be one of {RANKS}, not {self.pseudo_rank!r}")
-        if self.pseudo_source not in SOURCES + VIEW_SOURCES:
-            raise ValueError(f"pseudo_source must be one of {SOURCES + VIEW_SOURCES}, not {self.pseudo_source!r}")
+        if self.pseudo_source not in ("errors", "islands+errors"):
+            raise ValueError(f"pseudo_source must be 'errors' or 'islands+errors', not {self.pseudo_source!r}")
         if self.trainable not in TRAINABLE:
             raise ValueError(f"trainable must be one of {tuple(TRAINABLE)}, not {self.trainable!r}")
         if self.freeze_bn not in ("backbone", "all"):
             raise ValueError(f"freeze_bn must be 'backbone' or 'all', not {self.freeze_bn!r}")
         if self.pseudo_lifetime not in ("object", "step"):
             raise ValueError(f"pseudo_lifetime must be 'object' or 'step', not {self.pseudo_lifetime!r}")
-        if self.keep_human < 0 or (self.keep_human > 0 and not self.init):
-            raise ValueError("keep_human must be >= 0, and > 0 needs init (the network it anchors to)")
-        if self.pseudo_target not in ("gt", "teacher") or (
-                self.pseudo_target == "teacher" and (not self.keep_human or self.pseudo_lifetime != "step")):
-            raise ValueError(f"pseudo_target must be 'gt' or 'teacher' (which needs keep_human and pseudo_lifetime "
-                             f"'step'), not {self.pseudo_target!r}")
         if self.err_loss not in ("nfl", "bce"):
             raise ValueError(f"err_loss must be 'nfl' or 'bce', not {self.err_loss!r}")
 
@@ -222,6 +200,7 @@ class Trainer:
             state = torch.load(self.out / "last.pt", map_location="cpu", weights_only=True)
             saved = state["train_config"]
             saved["lambdas"] = tuple(saved["lambdas"])
+            # recipe keys this version no longer knows are dropped (they held their defaults in every kept run)
             saved = {k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__}
             # keep the saved recipe; allow the stopping criteria and output to change on resume
             for k in ("max_steps", "minutes", "out", "workers", "threads", "checkpoint_minutes", "eval_data", "eval_grey",
@@ -249,13 +228,6 @@ class Trainer:
             torch.set_rng_state(state["torch_rng"])
             self.prng.setstate(_to_tuple(state["python_rng"]))
             self.nrng.bit_generator.state = state["numpy_rng"]
-        self.teacher = None
-        if cfg.keep_human > 0:  # the frozen network the human-click behaviour is anchored to
-            from ..engine.checkpoint import read_checkpoint
-
-            self.teacher = PseudoClickNet(NetConfig.from_dict(cfg.net))
-            self.teacher.load_state_dict({k: v.float() for k, v in read_checkpoint(cfg.init)["state_dict"].items()})
-            self.teacher.to(self.device).to(memory_format=torch.channels_last).eval().requires_grad_(False)
         self.net = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
@@ -306,10 +278,7 @@ class Trainer:
         from ..evaluation.noc import evaluate_sample, summarize
 
         session = Session(self.model, "cpu" if self.device.type == "cpu" else self.device,
-                          error_threshold=cfg.pseudo_threshold, proposal_signs=cfg.pseudo_signs,
-                          proposal_rank=cfg.pseudo_rank, proposal_min_fraction=cfg.pseudo_min_fraction,
-                          proposal_source=cfg.pseudo_source, view_threshold=cfg.pseudo_view_threshold,
-                          view_signs=cfg.pseudo_signs)
+                          rule=self.pseudo_rule(), zoom_side=400)
         samples = find_samples(Path(cfg.eval_data))[: cfg.eval_samples]
         row = {"step": self.step, "train_hours": round(self.train_seconds * self.world / 3600, 4)}
         for mode in ("human", "pseudo"):
@@ -332,21 +301,21 @@ class Trainer:
         self._stop = True
 
     # ------------------------------------------------------------------------------------------------ step
-    def forward(self, net, image, prev, clicks, pseudo_clicks, mirror: bool = False):
-        """``mirror``: the pass on the left-right mirrored inputs, outputs mirrored back (the second view of
-        the "views" pseudo clicks)."""
+    def pseudo_rule(self) -> ProposalRule:
+        """The rule the model's own pseudo clicks follow in training (and in the quick evaluation)."""
+        cfg = self.cfg
+        return ProposalRule(cfg.pseudo_source, cfg.pseudo_lifetime, cfg.pseudo_threshold, cfg.pseudo_rank,
+                            cfg.pseudo_signs, cfg.pseudo_min_fraction)
+
+    def forward(self, net, image, prev, clicks, pseudo_clicks):
         n, _, h, w = image.shape
         maps = torch.cat([prev, disk_maps(clicks, h, w)], 1)
         pseudo = disk_maps(pseudo_clicks, h, w) if pseudo_clicks.shape[1] else None
-        if mirror:
-            image, maps = image.flip(-1), maps.flip(-1)
-            pseudo = None if pseudo is None else pseudo.flip(-1)
         maps = maps.contiguous(memory_format=torch.channels_last)
         image = image.contiguous(memory_format=torch.channels_last)
         if pseudo is not None:
             pseudo = pseudo.contiguous(memory_format=torch.channels_last)
-        out = net(image, maps, pseudo)
-        return {k: v.flip(-1) for k, v in out.items()} if mirror else out
+        return net(image, maps, pseudo)
 
     def train_mode(self) -> None:
         """Training mode for what learns; the frozen modules and the frozen BatchNorm statistics (the backbone's,
@@ -363,16 +332,8 @@ class Trainer:
                 if m not in learning:
                     m.eval()
 
-    def _own_pseudo(self, out: dict, clicks: torch.Tensor, image: torch.Tensor, prev: torch.Tensor,
-                    pseudo: torch.Tensor) -> torch.Tensor:
-        cfg = self.cfg
-        view = None
-        if cfg.pseudo_source in VIEW_SOURCES:  # the second view: one more pass on the mirrored inputs
-            view = torch.sigmoid(self.forward(self.model, image, prev, clicks, pseudo, mirror=True)["seg"])
-        return own_pseudo_clicks(torch.sigmoid(out["err"]), cfg.pseudo_threshold, cfg.pseudo_signs,
-                                 rank=cfg.pseudo_rank, min_fraction=cfg.pseudo_min_fraction,
-                                 seg_prob=torch.sigmoid(out["seg"]), source=cfg.pseudo_source, clicks=clicks,
-                                 view_prob=view, view_threshold=cfg.pseudo_view_threshold)
+    def _own_pseudo(self, out: dict, clicks: torch.Tensor) -> torch.Tensor:
+        return own_pseudo_clicks(torch.sigmoid(out["seg"]), torch.sigmoid(out["err"]), clicks, self.pseudo_rule())
 
     def train_step(self, batch: dict) -> dict[str, float]:
         cfg = self.cfg
@@ -385,25 +346,23 @@ class Trainer:
         plain = self.model  # no-gradient passes skip DDP bookkeeping
         self.train_mode()
         n_iter = self.prng.randint(0, cfg.max_iter)
-        corrected = None  # the prediction the final pass's pseudo click corrects
         with torch.no_grad():
             for _ in range(n_iter):
                 out = self.forward(plain, image, prev, clicks, pseudo)
                 prob = torch.sigmoid(out["seg"])
                 if self.prng.random() < cfg.iter_pseudo_prob:
-                    pseudo = torch.cat([pseudo, self._own_pseudo(out, clicks, image, prev, pseudo)], 1)
+                    pseudo = torch.cat([pseudo, self._own_pseudo(out, clicks)], 1)
                     prob = torch.sigmoid(self.forward(plain, image, prev, clicks, pseudo)["seg"])
                 prev = prob
                 clicks = add_error_clicks(clicks, gt, prob, self.nrng)
-                if cfg.pseudo_lifetime == "step":  # as Session(pseudo_lifetime="step"): the mask keeps what they did
+                if cfg.pseudo_lifetime == "step":  # as the app on colour images: the mask keeps what they did
                     pseudo = pseudo[:, :0]
             if self.prng.random() < cfg.pseudo_prob:
                 out = self.forward(plain, image, prev, clicks, pseudo)
-                corrected = torch.sigmoid(out["seg"])
                 if self.prng.random() < cfg.oracle_prob:
-                    new = oracle_pseudo_clicks(gt, corrected)
+                    new = oracle_pseudo_clicks(gt, torch.sigmoid(out["seg"]))
                 else:
-                    new = self._own_pseudo(out, clicks, image, prev, pseudo)
+                    new = self._own_pseudo(out, clicks)
                 pseudo = torch.cat([pseudo, new], 1)
         out = self.forward(self.net, image, prev, clicks, pseudo)
         seg, err = out["seg"], out["err"]
@@ -413,7 +372,7 @@ class Trainer:
             obj = gt > 0.5
             t_fp = torch.where(valid, (~obj & pred).float(), torch.full_like(gt, -1.0))
             t_fn = torch.where(valid, (obj & ~pred).float(), torch.full_like(gt, -1.0))
-        l_seg = self._mask_loss(seg, gt, image, prev, clicks, pseudo, corrected)
+        l_seg = normalized_focal_loss(seg, gt)
         l_fp = error_loss(err[:, :1], t_fp, cfg.err_loss)
         l_fn = error_loss(err[:, 1:], t_fn, cfg.err_loss)
         lam = cfg.lambdas
@@ -429,34 +388,6 @@ class Trainer:
             iou = _batch_iou(seg, gt)
         return {"loss": loss.item(), "seg": l_seg.item(), "fp": l_fp.item(), "fn": l_fn.item(), "iou": iou,
                 "lr": self.opt.param_groups[-1]["lr"], "n_iter": n_iter}
-
-    def _mask_loss(self, seg, gt, image, prev, clicks, pseudo, corrected=None) -> torch.Tensor:
-        """NFL against the ground truth; with ``keep_human``, the samples without a pseudo click in this pass
-        instead match the teacher's mask probability (binary cross-entropy with soft targets); with
-        ``pseudo_target="teacher"`` every sample does, a right pseudo click given to the teacher as a human click
-        (``corrected``: the prediction the pseudo clicks were proposed from)."""
-        if self.teacher is None:
-            return normalized_focal_loss(seg, gt)
-        if self.cfg.pseudo_target == "teacher":
-            given = clicks
-            if pseudo.shape[1]:
-                right = pseudo_clicks_right(pseudo, gt, corrected)
-                given = torch.cat([clicks, torch.where(right.unsqueeze(-1), pseudo, torch.zeros_like(pseudo))], 1)
-            with torch.no_grad():
-                target = torch.sigmoid(self.forward(self.teacher, image, prev, given, pseudo[:, :0])["seg"])
-            return self.cfg.keep_human * torch.nn.functional.binary_cross_entropy_with_logits(seg, target)
-        human = ~(pseudo[..., 2] != 0).any(1) if pseudo.shape[1] else torch.ones(len(seg), dtype=torch.bool)
-        human = human.to(seg.device)
-        loss = seg.new_zeros(())
-        if (~human).any():
-            loss = loss + normalized_focal_loss(seg[~human], gt[~human]) * (~human).float().mean()
-        if human.any():
-            with torch.no_grad():
-                target = torch.sigmoid(self.forward(self.teacher, image[human], prev[human], clicks[human],
-                                                    pseudo[human])["seg"])
-            kd = torch.nn.functional.binary_cross_entropy_with_logits(seg[human], target)
-            loss = loss + self.cfg.keep_human * kd * human.float().mean()
-        return loss
 
     # ------------------------------------------------------------------------------------------------ run
     def run(self) -> int:
@@ -541,21 +472,6 @@ class Trainer:
                 # can abort ("terminate called without an active exception") after a run that went fine
                 dist.destroy_process_group()
         return 0
-
-
-def pseudo_clicks_right(pseudo: torch.Tensor, gt: torch.Tensor, corrected: torch.Tensor) -> torch.Tensor:
-    """N x K: whether each pseudo click (row, col, sign; sign 0 = none) lies in a true error region of its sign
-    of the prediction ``corrected`` (N x 1 x H x W probabilities): a positive one on missed object, a negative one
-    on wrongly taken background (an ignore pixel is neither)."""
-    n, k, _ = pseudo.shape
-    h, w = gt.shape[-2:]
-    rows = pseudo[..., 0].long().clamp(0, h - 1)
-    cols = pseudo[..., 1].long().clamp(0, w - 1)
-    idx = torch.arange(n).view(-1, 1).expand(n, k)
-    g = gt[idx, 0, rows, cols]
-    taken = corrected[idx, 0, rows, cols] >= 0.5
-    sign = pseudo[..., 2]
-    return ((sign > 0) & (g > 0.5) & ~taken) | ((sign < 0) & (g == 0) & taken)
 
 
 def _batch_iou(seg: torch.Tensor, gt: torch.Tensor) -> float:

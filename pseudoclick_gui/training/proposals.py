@@ -6,15 +6,13 @@
     python -m pseudoclick_gui.training.ship models/pseudoclick-lite0.pt models/pseudoclick-lite0.pt \\
         --meta proposal_scorer="$(cat scorer.json)"      # add --meta proposal_source=scored to make it the default
 
-``collect`` runs the standard robot user (FACTS §3) on each object until IoU 0.9 or ``--max-clicks`` (10; 1
-collects first clicks only, the one step with a ``zoom`` candidate). After every human
-click it takes the scored rule's candidates (``Session.scored_candidates``, every source: their features and the look-ahead
-pass) and labels each with what accepting it does to the IoU against the ground truth, at once and after the
+``collect`` runs the standard robot user (RITM's protocol) on each object until IoU 0.9 or ``--max-clicks``
+(10; 1 collects first clicks only). After every human click it takes the scored rule's candidates
+(``Session.scored_candidates``, every source: their features and the look-ahead pass) and labels each with what accepting it does to the IoU against the ground truth, at once and after the
 robot's next click; then it follows the checkpoint's own proposal rule (accepting its proposal, as
 ``pseudoclick eval --modes pseudo`` does), so the states seen are those the rule meets. One JSON line per candidate. ``--exclude-dev`` leaves out the objects the
 development evaluations draw (``--subsample`` with seed 0 of the sizes in ``DEV_SUBSAMPLE``), so the scorer is
-never scored on what it was fitted to. ``--whole-checkpoint W`` adds the whole-object network's ``whole``
-candidates (and every candidate's ``pwhole``); ``--sources`` labels only some kinds of candidate.
+never scored on what it was fitted to. ``--sources`` labels only some kinds of candidate.
 
 ``fit``: per candidate source, an L2-regularised logistic regression (Newton's method, numpy) of "the IoU went
 up" (``--label gain``; ``gain_next``: up after the robot's next click) on the standardised ``feature_vector``.
@@ -38,13 +36,11 @@ import numpy as np
 from ..engine.pseudo import (
     CANDIDATE_SOURCES,
     PROPOSAL_FEATURES,
-    PSEUDO_INPUTS,
     ProposalScorer,
     feature_vector,
 )
 
-# the development subsamples of session 4 onwards (pseudoclick eval --subsample N, seed 0), and PH2's and
-# CamVid's of sessions 12-13
+# the development subsamples (pseudoclick eval --subsample N, seed 0; models/MODEL.md)
 DEV_SUBSAMPLE = {"coco_mval_train": 60, "bsds500_regions": 40, "ccp_fashion_person": 40, "weizmann_horse": 40,
                  "humanseg_removebg": 40, "ph2_dermoscopy": 60, "camvid_train": 40}
 
@@ -91,8 +87,7 @@ def collect(session, specs: list[str], out: Path, exclude_dev: bool = True, seed
                     if before >= target:
                         break
                     t = p.extra.get("transform")
-                    cands = session.scored_candidates(views=True, zoom="zoom" in sources, whole="whole" in sources,
-                                                      sources=sources)
+                    cands = session.scored_candidates(views=True, sources=sources)
                     base_next = _after_next_click(session, robot, pred, gt, ignore, threshold) if cands else 0.0
                     for cand, feats, pc, after in cands:
                         prob = t.inverse_planes(after[..., :1], h, w)[0]
@@ -175,8 +170,8 @@ LABELS = ("gain", "gain_next")
 def fit(rows: list[dict], threshold: float = 0.6, l2: float = 1.0, label: str = "gain", log=print) -> ProposalScorer:
     """One logistic model per candidate source of ``rows`` (collect's lines). ``label``: what counts as a good
     candidate — ``"gain"`` (the shipped scorer's): accepting it raises the IoU at once; ``"gain_next"``: the IoU
-    after the robot's next click is higher with it accepted than without (models/MODEL.md, session 6: closer to
-    what NoC counts, but little of it is predictable)."""
+    after the robot's next click is higher with it accepted than without (closer to what NoC counts, but
+    little of it is predictable: docs/experiments.md)."""
     if label not in LABELS:
         raise ValueError(f"label must be one of {LABELS}, not {label!r}")
     models = {}
@@ -221,9 +216,6 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--max-clicks", type=int, default=10, help="human clicks per object (1: first clicks only)")
-    c.add_argument("--zoom-view-min-gain", type=float, help="the session's zoom_view_min_gain (default: the checkpoint's)")
-    c.add_argument("--pseudo-input", choices=PSEUDO_INPUTS, help="the session's pseudo_input: the click channels an accepted pseudo click and the look-ahead pass use (default: the checkpoint's)")
-    c.add_argument("--whole-checkpoint", help="a whole-object network: its ``whole`` candidates and ``pwhole``")
     c.add_argument("--sources", default=",".join(CANDIDATE_SOURCES),
                    help=f"the kinds of candidate to label, comma-separated (default: all of {CANDIDATE_SOURCES})")
     f = sub.add_parser("fit", help="fit the scorer")
@@ -243,14 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         sources = tuple(x.strip() for x in args.sources.split(",") if x.strip())
         if set(sources) - set(CANDIDATE_SOURCES) or not sources:
             ap.error(f"--sources must name some of {CANDIDATE_SOURCES}")
-        if "whole" in sources and not args.whole_checkpoint:
-            sources = tuple(x for x in sources if x != "whole")
-        kw = {"zoom_view_min_gain": args.zoom_view_min_gain, "pseudo_input": args.pseudo_input}
-        if args.whole_checkpoint:
-            from ..engine.checkpoint import load_model
-
-            kw["whole_model"] = load_model(args.whole_checkpoint)[0]
-        s = Session.from_checkpoint(args.checkpoint, **kw) if args.checkpoint else Session.from_default_checkpoint(**kw)
+        s = Session.from_checkpoint(args.checkpoint) if args.checkpoint else Session.from_default_checkpoint()
         n = collect(s, args.set, Path(args.out), args.exclude_dev, args.seed, args.max_clicks,
                     log=lambda m: print(m, file=sys.stderr, flush=True), sources=sources)
         print(f"wrote {n} candidates to {args.out}")

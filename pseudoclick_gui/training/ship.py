@@ -8,8 +8,9 @@ a mix of two runs' statistics describes neither network).
     python -m pseudoclick_gui.training.ship RUN/model_step001234.pt [MORE.pt ...] models/pseudoclick-lite0.pt \\
         --meta error_threshold=0.4 --meta-json eval_grabcut=eval_grabcut/summary.json
 
-``--rules-from C`` copies the proposal rule (every key of ``engine.session.RULE_META_KEYS`` that C's metadata
-holds) onto the new checkpoint, so a continued training is measured with the shipped rule, not the paper's.
+``--rules-from C`` copies the proposal rules (``engine.rule.ProposalRule``, colour and grey) from C's metadata
+onto the new checkpoint, so a continued training is measured with the shipped rules, not the paper's. The
+rules of the file written are checked first: a value the engine would refuse is refused here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import json
 from pathlib import Path
 
 from ..engine.checkpoint import load_model, save_checkpoint
+from ..engine.rule import ProposalRule
+from ..errors import PseudoClickError
 
 
 def _value(text: str):
@@ -63,10 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.stats_from is not None:
             meta["batchnorm_statistics_from"] = Path(args.src[args.stats_from]).name
     if args.rules_from:
-        from ..engine.session import RULE_META_KEYS
-
         rules = load_model(args.rules_from)[1]
-        meta.update({k: rules[k] for k in RULE_META_KEYS if k in rules})
+        meta.update(ProposalRule.from_meta(rules).to_meta())
+        meta.update(ProposalRule.from_meta(rules, grey=True).to_meta(grey=True))
         meta["rules_from"] = Path(args.rules_from).name
     for item in args.meta:
         k, _, v = item.partition("=")
@@ -76,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         payload = json.loads(Path(f).read_text())
         summary = payload.get("summary", payload)
         meta[k] = {mode: {m: v for m, v in s.items() if m != "mIoU@k"} for mode, s in summary.items()}
+    try:
+        ProposalRule.from_meta(meta), ProposalRule.from_meta(meta, grey=True)
+    except PseudoClickError as e:
+        ap.exit(2, f"not written: {e}\n")
     save_checkpoint(model, args.dst, meta=meta)
     print(f"wrote {args.dst} ({Path(args.dst).stat().st_size / 1e6:.1f} MB) with meta keys {sorted(meta)}")
     return 0

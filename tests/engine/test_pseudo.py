@@ -7,7 +7,7 @@ from pseudoclick_gui.engine.pseudo import (
     island_click,
     joins_held,
     largest_error_click,
-    view_click,
+    view_region_click,
 )
 
 
@@ -102,20 +102,6 @@ def test_signs_switch_one_error_map_off():
         largest_error_click(fp, fn, rank="size")
 
 
-def test_fn_reach_keeps_positive_proposals_next_to_the_mask():
-    seg = np.zeros((100, 100), np.float32)
-    seg[40:60, 40:60] = 0.9  # the current mask
-    fp = np.zeros_like(seg)
-    fn = np.zeros_like(seg)
-    fn[0:30, 70:100] = 0.9  # a far blob (another object), 900 px
-    fn[40:60, 60:66] = 0.9  # a strip along the mask's right edge, 120 px
-    far = largest_error_click(fp, fn)
-    assert far.positive and far.row < 30
-    near = largest_error_click(fp, fn, seg=seg, fn_reach=8.0)
-    assert near.positive and 40 <= near.row < 60 and 60 <= near.col < 66
-    assert largest_error_click(fp, fn, seg=seg, fn_reach=8.0, signs="negative") is None
-
-
 def _two_parts():
     seg = np.zeros((60, 80), np.float32)
     seg[10:30, 10:30] = 0.9  # held by the positive click: 400 px
@@ -153,18 +139,6 @@ def test_island_click_filters_rank_and_blocked():
         island_click(seg, [(20, 20)], rank="biggest")
 
 
-def test_island_min_gap_skips_fragments_next_to_the_clicked_part():
-    seg = np.zeros((100, 100), np.float32)
-    seg[10:30, 10:30] = 0.9  # clicked part, 400 px: sqrt = 20
-    seg[10:30, 33:40] = 0.9  # a fragment 3 px away (gap 0.15)
-    seg[75:80, 75:80] = 0.9  # a small far part, 25 px, 64 px away (gap 3.2)
-    assert island_click(seg, [(20, 20)], rank="area").area == 140  # no gate: the larger fragment wins
-    c = island_click(seg, [(20, 20)], rank="area", min_gap=0.5)
-    assert c.area == 25 and c.row >= 75  # 3 px < 0.5 x 20 px: the fragment is skipped
-    assert island_click(seg, [(20, 20)], min_gap=3.0).area == 25
-    assert island_click(seg, [(20, 20)], min_gap=3.5) is None
-
-
 def test_colour_llr_says_which_histogram_a_part_looks_like():
     img = np.zeros((40, 40, 3), np.uint8)
     img[...] = (20, 40, 200)  # blue background
@@ -180,44 +154,6 @@ def test_colour_llr_says_which_histogram_a_part_looks_like():
     assert llr[2] > 3 and llr[3] < -3  # about log(225 / 0.5) either way
     grey = colour_llr(img[..., 0], labels, labels == 1, labels == 0)  # a grey image works as it is
     assert grey[2] > 3 and grey[3] < -3
-
-
-def test_island_colour_gate_skips_parts_that_look_like_the_clicked_object():
-    seg = np.zeros((80, 80), np.float32)
-    img = np.full((80, 80, 3), (20, 120, 30), np.uint8)  # green background
-    seg[5:30, 5:30] = 0.9  # the clicked object, red
-    img[5:30, 5:30] = (200, 20, 20)
-    seg[40:70, 40:70] = 0.9  # a large part that is red too: a piece of the object
-    img[40:70, 40:70] = (200, 20, 20)
-    seg[40:55, 5:20] = 0.9  # a smaller part that is green: background the network took
-    assert island_click(seg, [(15, 15)], rank="depth").area == 900  # no gate: the deeper part
-    c = island_click(seg, [(15, 15)], rank="depth", image=img, max_colour_llr=0.0)
-    assert c.area == 225 and 40 <= c.row < 55 and 5 <= c.col < 20
-    assert island_click(seg, [(15, 15)], image=img, max_colour_llr=-20.0) is None  # nothing that unlike it
-    # without an image the gate is off
-    assert island_click(seg, [(15, 15)], rank="depth", max_colour_llr=0.0).area == 900
-
-
-def test_error_colour_gate_keeps_regions_whose_colour_agrees_with_their_sign():
-    img = np.full((80, 80, 3), (20, 120, 30), np.uint8)  # green background
-    seg = np.zeros((80, 80), np.float32)
-    seg[10:70, 10:50] = 0.9  # the mask: red, except for a green patch the network took in
-    img[10:70, 10:50] = (200, 20, 20)
-    img[50:65, 15:30] = (20, 120, 30)
-    fp = np.zeros((80, 80), np.float32)
-    fp[15:40, 15:45] = 0.8  # a large FP region on red: the error head is wrong
-    fp[50:65, 15:30] = 0.8  # a smaller one on the green patch: right
-    fn = np.zeros((80, 80), np.float32)
-    fn[20:40, 55:75] = 0.8  # an FN region on green background: the error head is wrong
-    kw = dict(threshold=0.5, min_area=20, rank="area", seg=seg)
-    assert largest_error_click(fp, fn, **kw).area == 750  # no gate: the large FP region
-    c = largest_error_click(fp, fn, image=img, max_colour_llr=0.0, **kw)
-    assert not c.positive and c.area == 225 and 50 <= c.row < 65 and 15 <= c.col < 30
-    fn[5:10, 10:50] = 0.8  # an FN band on red, just outside the mask (200 px): looks like the mask
-    img[5:10, 10:50] = (200, 20, 20)
-    c = largest_error_click(np.zeros_like(fp), fn, image=img, max_colour_llr=0.0, **kw)
-    assert c.positive and c.area == 200 and 5 <= c.row < 10
-    assert largest_error_click(np.zeros_like(fp), fn, **kw).area == 400  # no gate: the wrong FN region
 
 
 def test_joins_held_tells_whether_a_positive_click_makes_one_object_of_island_and_clicked_part():
@@ -293,7 +229,6 @@ def test_a_second_view_adds_a_view_candidate_and_its_mean_over_each_region():
     weights[PROPOSAL_FEATURES.index("pview")] = 1.0
     weighted = dict(flat, weights=weights)
     assert ProposalScorer({"island": weighted}).uses_view
-    assert not ProposalScorer({"island": weighted}).uses_whole
 
 
 def test_candidate_features_describe_the_region_and_what_accepting_it_changed():
@@ -337,62 +272,38 @@ def test_proposal_scorer_is_a_logistic_model_per_source_and_rejects_malformed_de
     assert scorer.probability("fn", feats) == pytest.approx(1 / (1 + np.exp(-1.0)))
     assert scorer.probability("island", feats) is None  # no model: never proposed
     assert ProposalScorer.from_dict(scorer.to_dict()) == ProposalScorer({"fn": m}, 0.7)
-    # the rank among candidates that reach the threshold: the probability, or the expected signed change
-    expected = ProposalScorer({"fn": m}, 0.7, rank="expected")
-    assert expected.rank_key(0.9, {"changed": 0.5}) == pytest.approx(0.4)
-    assert expected.rank_key(0.9, {"changed": 0.5}) < expected.rank_key(0.8, {"changed": 2.0})
-    assert scorer.rank_key(0.9, {"changed": 0.5}) == 0.9
-    assert ProposalScorer.from_dict(expected.to_dict()) == expected and "rank" not in scorer.to_dict()
-    with pytest.raises(ValueError, match="rank"):
-        ProposalScorer.from_dict({"models": {"fn": m}, "rank": "loudest"})
     v = feature_vector(dict.fromkeys(PROPOSAL_FEATURES, 0.0))
     assert v[PROPOSAL_FEATURES.index("area_frac")] == pytest.approx(np.log(1e-4))  # logs are floored
     for bad in ({"models": {"fn": {**m, "weights": [1.0]}}}, {"models": {"elsewhere": m}}, {"thresholds": 1},
-                {"models": {"fn": {**m, "std": [0.0] * k}}}, {"models": {"fn": m}, "features": ["colour"]}):
+                {"models": {"fn": {**m, "std": [0.0] * k}}}, {"models": {"fn": m}, "features": ["colour"]},
+                {"models": {"fn": {**m, "bias": float("nan")}}}, {"models": {"fn": m}, "threshold": 7}):
         with pytest.raises(ValueError):
             ProposalScorer.from_dict(bad)
 
 
-def test_view_click_goes_where_the_second_view_confidently_disagrees_with_the_mask():
+def test_view_region_click_goes_where_the_second_view_confidently_disagrees_with_the_mask():
     seg = np.zeros((80, 80), np.float32)
     seg[20:60, 20:50] = 0.9  # the mask
     view = seg.copy()
     view[20:60, 50:70] = 0.85  # the second view also takes a 40 x 20 strip to the right: a missing part?
     view[30:40, 25:35] = 0.1  # and drops a 10 x 10 patch inside the mask
-    c = view_click(seg, view, threshold=0.3, signs="positive")
+    c, region = view_region_click(seg, view, threshold=0.3, signs="positive")
     assert c is not None and c.positive
     assert 20 <= c.row < 60 and 50 <= c.col < 70 and seg[c.row, c.col] < 0.5
-    assert c.area == 40 * 20 and abs(c.confidence - 0.85) < 1e-5  # its mean agreement over the region
-    c = view_click(seg, view, threshold=0.3, signs="negative")
+    assert c.area == 40 * 20 == region.sum() and abs(c.confidence - 0.85) < 1e-5  # its mean agreement
+    c, _ = view_region_click(seg, view, threshold=0.3, signs="negative")
     assert not c.positive and 30 <= c.row < 40 and 25 <= c.col < 35 and abs(c.confidence - 0.9) < 1e-5
-    c = view_click(seg, view, threshold=0.3, signs="both", confidence=0.7)
-    assert c.positive and c.confidence == 0.7  # the deeper region wins; a given confidence is shown as is
+    c, _ = view_region_click(seg, view, threshold=0.3, signs="both")
+    assert c.positive  # the deeper region wins
     # the view must be confident: 0.85 is not >= 1 - 0.1
-    assert view_click(seg, view, threshold=0.1, signs="positive") is None
+    assert view_region_click(seg, view, threshold=0.1, signs="positive") is None
     # too thin to be worth a click: a 3 px strip is 2 px deep at most
     thin = seg.copy()
     thin[20:60, 50:53] = 0.9
-    assert view_click(seg, thin, 0.3, "positive", min_depth=2.5) is None
-    assert view_click(seg, thin, 0.3, "positive", min_depth=1.5) is not None
+    assert view_region_click(seg, thin, 0.3, "positive", min_depth=2.5) is None
+    assert view_region_click(seg, thin, 0.3, "positive", min_depth=1.5) is not None
     # blocked pixels are never candidates; agreement gives nothing
-    assert view_click(seg, view, 0.3, "positive", blocked=np.ones_like(seg, bool)) is None
-    assert view_click(seg, seg, 0.3, "both") is None
+    assert view_region_click(seg, view, 0.3, "positive", blocked=np.ones_like(seg, bool)) is None
+    assert view_region_click(seg, seg, 0.3, "both") is None
     with pytest.raises(ValueError):
-        view_click(seg, view, signs="sideways")
-
-
-def test_whole_features_are_the_second_networks_mean_and_how_much_of_the_views_edge_a_region_covers():
-    from pseudoclick_gui.engine.pseudo import Candidate, ErrorRegionClick, candidate_features
-
-    maps = _scene()
-    inner = np.zeros((100, 100), bool)
-    inner[60:70, 60:70] = True
-    edge = np.zeros((100, 100), bool)
-    edge[:, :10] = True  # a strip along the left edge: all of the ring's left side and 9 pixels of the top and bottom
-    whole = np.full((100, 100), 0.8, np.float32)
-    args = (maps, maps, np.zeros((100, 100, 3), np.uint8), [(30.0, 30.0)], [(30.0, 30.0)])
-    for region, ring in ((inner, 0.0), (edge, (100 + 2 * 9) / 396)):
-        cand = Candidate("whole", ErrorRegionClick(65, 65, True, 0.8, int(region.sum())), region)
-        f = candidate_features(cand, *args, whole=whole)
-        assert f["pwhole"] == pytest.approx(0.8, rel=1e-5) and f["border"] == pytest.approx(ring)
-        assert candidate_features(cand, *args)["pwhole"] == pytest.approx(float(maps[..., 0][region].mean()))
+        view_region_click(seg, view, signs="sideways")

@@ -100,52 +100,6 @@ class RecordingSession(FakeSession):
         super().accept_pseudo_click(c)
 
 
-class WithdrawingSession(FakeSession):
-    """Proposes its clicks in order, skipping accepted and withdrawn ones (the real session blocks a withdrawn
-    proposal's spot)."""
-
-    def __init__(self, gt, perfect_at, proposals):
-        super().__init__(gt, perfect_at)
-        self.proposals, self.withdrawn = proposals, []
-
-    def set_image(self, image):
-        super().set_image(image)
-        self.withdrawn, self.taken = [], []
-
-    def propose_pseudo_click(self):
-        return next((c for c in self.proposals if c not in self.withdrawn + self.taken), None)
-
-    def accept_pseudo_click(self, c):
-        super().accept_pseudo_click(c)
-        self.taken.append(c)
-
-    def withdraw_pseudo_click(self, c):
-        self.withdrawn.append(c)
-
-
-def test_verified_mode_withdraws_wrong_proposals_and_accepts_right_ones():
-    img = np.zeros((60, 80, 3), np.uint8)
-    wrong = Click(0.0, 0.0, True, "pseudo", 0.9)  # positive on background: not a FN
-    right = Click(40.0, 30.0, True, "pseudo", 0.9)  # inside the missed object: a FN
-    # one look per human click: the wrong proposal is withdrawn and nothing is accepted after that click;
-    # the next proposal (the right one) comes after the second click
-    s = WithdrawingSession(GT, 3, [wrong, right])
-    r = evaluate_sample(s, img, GT, None, "verified")
-    assert s.withdrawn == [wrong] and r.withdrawn == 1 and r.proposals == 2 and r.proposals_correct == 1
-    assert r.noc(0.9, 20) == 2  # 2 human clicks + 1 accepted pseudo click reach 3
-    out = summarize([r])
-    assert out["pseudo_precision"] == 0.5 and out["pseudo_withdrawn"] == 1
-    # two looks: the right one is accepted right after the first click
-    r = evaluate_sample(WithdrawingSession(GT, 3, [wrong, right]), img, GT, None, "verified", verify_tries=2)
-    assert r.withdrawn == 1 and r.noc(0.9, 20) == 2 and r.ious[0] == 0.0
-    # the same wrong proposal accepted without looking (the paper's protocol) is used, and counts as wrong
-    s = WithdrawingSession(GT, 3, [wrong, right])
-    r = evaluate_sample(s, img, GT, None, "pseudo")
-    assert not s.withdrawn and r.withdrawn == 0 and r.proposals_correct == 0 and r.noc(0.9, 20) == 2
-    with pytest.raises(ValueError):
-        evaluate_sample(WithdrawingSession(GT, 3, [wrong]), img, GT, None, "verified", verify_tries=0)
-
-
 def test_oracle_mode_takes_pseudo_clicks_from_the_true_error_maps():
     s = RecordingSession(GT, 4)
     r = evaluate_sample(s, np.zeros((60, 80, 3), np.uint8), GT, None, "oracle")
@@ -179,44 +133,6 @@ def test_ignore_pixels_do_not_count():
     pred = gt.copy()
     pred[6:, 6:] = True
     assert iou(pred, gt, ignore) == 1.0 and iou(pred, gt) < 1.0
-
-
-class CandidateSession(RecordingSession):
-    """Offers fixed scored-rule candidates, each with the mask its look-ahead would give."""
-
-    def __init__(self, gt, perfect_at, afters):
-        super().__init__(gt, perfect_at)
-        self.afters = afters
-
-    def _pred(self):
-        from pseudoclick_gui.engine.zoom import CropTransform
-
-        p = super()._pred()
-        h, w = self.gt.shape
-        return Prediction(p.probability, p.fp, p.fn, 0.5, 0.0, (0, 0, w, h),
-                          {"transform": CropTransform((0, 0, w, h), w, h)})
-
-    def scored_candidates(self, views=None, zoom=None, whole=None, sources=None):
-        out = []
-        for k, mask in enumerate(self.afters):
-            after = np.zeros((*mask.shape, 3), np.float32)
-            after[..., 0] = mask
-            out.append((None, {}, Click(float(k), 0.0, True, "pseudo", 1.0), after))
-        return out
-
-
-def test_candidates_mode_accepts_only_the_candidate_that_raises_the_iou_most():
-    half = GT.copy()
-    half[:, 40:] = False
-    wrong = _disk(60, 80, 10, 10, 8)
-    img = np.zeros((60, 80, 3), np.uint8)
-    s = CandidateSession(GT, 2, [half, wrong, GT, half])
-    r = evaluate_sample(s, img, GT, None, "candidates")
-    assert [c.x for c in s.given] == [2.0] and r.noc(0.9, 20) == 1  # the look-ahead that gives the whole object
-    assert r.proposals == 1 and r.iou_gain == [1.0]
-    s = CandidateSession(GT, 2, [wrong, np.zeros_like(GT)])  # no candidate raises the IoU: none is accepted
-    r = evaluate_sample(s, img, GT, None, "candidates")
-    assert not s.given and r.noc(0.9, 20) == 2 and r.proposals == 0
 
 
 def test_the_robots_first_click_is_the_first_deepest_pixel_by_exact_integer_distances():

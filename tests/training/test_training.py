@@ -223,7 +223,12 @@ def test_ship_rules_from_copies_the_proposal_rule_and_nothing_else(tmp_path):
     model, meta = load_model(tmp_path / "out.pt")
     assert {k: meta[k] for k in rule} == rule and meta["step"] == 3 and "cpu_hours" not in meta
     s = Session(model, "cpu", meta=meta)
-    assert (s.proposal_source, s.error_threshold, s.pseudo_lifetime) == ("islands+errors", 0.3, "step")
+    assert (s.rule.source, s.rule.error_threshold, s.rule.lifetime, s.grey_rule.lifetime) == (
+        "islands+errors", 0.3, "step", "object")
+    # a rule the engine would refuse is not written
+    with pytest.raises(SystemExit):
+        ship([str(tmp_path / "run.pt"), str(tmp_path / "bad.pt"), "--meta", "pseudo_lifetime=objct"])
+    assert not (tmp_path / "bad.pt").exists()
 
 
 def test_ship_interpolates_with_weights_and_keeps_one_sources_batchnorm_statistics(tmp_path):
@@ -253,70 +258,28 @@ def test_ship_interpolates_with_weights_and_keeps_one_sources_batchnorm_statisti
         ship([str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), str(out), "--weights", "1"])
 
 
+def _own(err, seg=None, clicks=None, **rule):
+    from pseudoclick_gui.engine.rule import ProposalRule
+
+    n, _, h, w = err.shape
+    seg = torch.zeros(n, 1, h, w) if seg is None else seg
+    clicks = torch.zeros(n, 0, 3) if clicks is None else clicks
+    return own_pseudo_clicks(seg, err, clicks, ProposalRule(**rule))
+
+
 def test_own_pseudo_clicks_follow_the_inference_rule_and_its_signs():
-    from pseudoclick_gui.training.clicks import own_pseudo_clicks
     from pseudoclick_gui.training.loop import TrainConfig
 
     err = torch.zeros(2, 2, 40, 40)
     err[0, 0, 5:10, 5:10] = 0.9  # sample 0: a small FP blob ...
     err[0, 1, 20:35, 20:35] = 0.9  # ... and a large FN blob
-    both = own_pseudo_clicks(err, 0.5)
+    both = _own(err)
     assert both[0, 0, 2] == 1.0 and 20 <= both[0, 0, 0] < 35  # the FN blob: positive
     assert both[1, 0].abs().sum() == 0  # sample 1 has no error region: an empty (padding) click
-    neg = own_pseudo_clicks(err, 0.5, "negative")
+    neg = _own(err, signs="negative")
     assert neg[0, 0, 2] == -1.0 and 5 <= neg[0, 0, 0] < 10
     with pytest.raises(ValueError):
         TrainConfig(data=[], out="x", pseudo_signs="all")
-
-
-def test_own_pseudo_clicks_from_the_mirrored_view_and_islands_first():
-    from pseudoclick_gui.training.clicks import own_pseudo_clicks
-    from pseudoclick_gui.training.loop import TrainConfig
-
-    err = torch.zeros(2, 2, 40, 40)
-    seg = torch.zeros(2, 1, 40, 40)
-    seg[:, 0, 10:30, 5:20] = 0.9  # both samples: the clicked part
-    seg[1, 0, 32:38, 30:38] = 0.9  # sample 1: an island
-    view = seg.clone()
-    view[:, 0, 10:30, 20:32] = 0.9  # the mirrored view also takes a strip to the right of the mask
-    clicks = torch.tensor([[[20.0, 10.0, 1.0]], [[20.0, 10.0, 1.0]]])
-    out = own_pseudo_clicks(err, seg_prob=seg, source="islands+views", clicks=clicks, signs="positive", view_prob=view)
-    assert out[0, 0, 2] == 1.0 and 10 <= out[0, 0, 0] < 30 and 20 <= out[0, 0, 1] < 32  # from the view
-    assert out[1, 0, 2] == -1.0 and 32 <= out[1, 0, 0] < 38  # the island comes first
-    only = own_pseudo_clicks(err, seg_prob=seg, source="views", clicks=clicks, signs="positive", view_prob=view)
-    assert only[1, 0, 2] == 1.0
-    with pytest.raises(ValueError):
-        own_pseudo_clicks(err, seg_prob=seg, source="views", clicks=clicks)  # no view given
-    TrainConfig(data=[], out="x", pseudo_source="islands+views")
-    with pytest.raises(ValueError):
-        TrainConfig(data=[], out="x", pseudo_source="elsewhere")
-
-
-def test_views_pseudo_source_trains(tiny_dataset, tmp_path):
-    cfg = TrainConfig(data=[str(tiny_dataset)], out=str(tmp_path / "r"), batch=2, crop=64, workers=0, threads=1,
-                      total_steps=100, warmup_steps=1, max_iter=1, iter_pseudo_prob=1.0, trainable="pseudo",
-                      err_loss="bce", pseudo_prob=1.0, oracle_prob=0.0, pseudo_source="islands+views",
-                      pseudo_signs="positive")
-    t = Trainer(cfg)
-    t.model.eval()
-    batch = t.stream.batch(0)
-    image = batch["image"].float() / 255.0
-    prev = torch.zeros(2, 1, 64, 64)
-    none = torch.zeros(2, 0, 3)
-    with torch.no_grad():
-        direct = t.forward(t.model, image.flip(-1), prev, _mirror_clicks(batch["clicks"], 64), none)["seg"]
-        mirrored = t.forward(t.model, image, prev, batch["clicks"], none, mirror=True)["seg"]
-    torch.testing.assert_close(mirrored, direct.flip(-1), atol=1e-4, rtol=1e-4)
-    stats = t.train_step(t.stream.batch(1))
-    assert np.isfinite(stats["loss"])
-
-
-def _mirror_clicks(clicks: torch.Tensor, width: int) -> torch.Tensor:
-    out = clicks.clone()
-    out[..., 1] = torch.where(out[..., 2] != 0, width - 1 - out[..., 1], out[..., 1])
-    return out
-
-
 @pytest.mark.parametrize("trainable,learning", [("pseudo", ("pseudo_encoder.", "err_head.")), ("err", ("err_head.",))])
 def test_partial_training_changes_only_what_it_names(tiny_dataset, tmp_path, trainable, learning):
     cfg = TrainConfig(data=[str(tiny_dataset)], out=str(tmp_path / "r"), batch=2, crop=64, workers=0, threads=1,
@@ -368,9 +331,9 @@ def test_pseudo_lifetime_step_drops_pseudo_clicks_at_the_next_simulated_click(ti
     seen = []
     forward = t.forward
 
-    def spy(net, image, prev, clicks, pseudo_clicks, mirror=False):
+    def spy(net, image, prev, clicks, pseudo_clicks):
         seen.append((int((clicks[..., 2] != 0).sum()), pseudo_clicks.shape[1]))
-        return forward(net, image, prev, clicks, pseudo_clicks, mirror)
+        return forward(net, image, prev, clicks, pseudo_clicks)
 
     t.forward = spy
     t.train_step(t.stream.batch(0))
@@ -407,10 +370,10 @@ def test_own_pseudo_clicks_skip_regions_smaller_than_a_fraction_of_the_mask():
     err[0, 0, 5:10, 5:10] = 0.9  # a 25-px FP region
     seg = torch.zeros(1, 1, 40, 40)
     seg[0, 0, :, :20] = 1.0  # an 800-px mask
-    c = own_pseudo_clicks(err, 0.5, "both", min_fraction=0.03, seg_prob=seg)  # 25 >= 24: proposed, negative
+    c = _own(err, seg, min_fraction=0.03)  # 25 >= 24: proposed, negative
     assert c[0, 0, 2] == -1 and 5 <= c[0, 0, 0] < 10 and 5 <= c[0, 0, 1] < 10
-    assert own_pseudo_clicks(err, 0.5, "both", min_fraction=0.05, seg_prob=seg)[0, 0, 2] == 0  # 25 < 40: none
-    assert own_pseudo_clicks(err, 0.5, "positive")[0, 0, 2] == 0  # the FN map is empty
+    assert _own(err, seg, min_fraction=0.05)[0, 0, 2] == 0  # 25 < 40: none
+    assert _own(err, signs="positive")[0, 0, 2] == 0  # the FN map is empty
 
 
 def test_own_pseudo_clicks_from_islands_as_at_inference():
@@ -421,14 +384,10 @@ def test_own_pseudo_clicks_from_islands_as_at_inference():
     err[:, 1, 0:30, 35:64] = 0.9  # a large FN region
     clicks = torch.tensor([[[15.0, 15.0, 1.0], [0.0, 0.0, 0.0]],
                            [[15.0, 15.0, 1.0], [50.0, 50.0, 1.0]]])  # sample 1: both parts are held
-    c = own_pseudo_clicks(err, 0.5, "both", seg_prob=seg, source="islands+errors", clicks=clicks)
+    c = _own(err, seg, clicks, source="islands+errors")
     assert c[0, 0, 2] == -1 and 40 <= c[0, 0, 0] < 60 and 40 <= c[0, 0, 1] < 60  # island first, negative
     assert c[1, 0, 2] == 1 and c[1, 0, 0] < 30  # no island: the error maps
-    only = own_pseudo_clicks(err, 0.5, "both", seg_prob=seg, source="islands", clicks=clicks)
-    assert only[0, 0, 2] == -1 and only[1, 0, 2] == 0
-    assert own_pseudo_clicks(err, 0.5, "both", seg_prob=seg, source="errors", clicks=clicks)[0, 0, 2] == 1
-    with pytest.raises(ValueError):
-        own_pseudo_clicks(err, 0.5, source="islands")  # needs the mask and the clicks
+    assert _own(err, seg, clicks, source="errors")[0, 0, 2] == 1
     with pytest.raises(ValueError):
         TrainConfig(data=[], out="x", pseudo_source="anywhere")
 
@@ -443,7 +402,9 @@ def test_proposal_scorer_collect_labels_candidates_with_what_accepting_them_does
     from pseudoclick_gui.training.proposals import collect
 
     # the shipped network (a random one hardly reads its previous-mask input), pseudo clicks living one step
-    s = Session.from_default_checkpoint(device="cpu", proposal_source="errors", error_threshold=0.3, pseudo_lifetime="step")
+    from pseudoclick_gui.engine.rule import ProposalRule
+
+    s = Session.from_default_checkpoint(device="cpu", rule=ProposalRule(error_threshold=0.3, lifetime="step"))
     out = tmp_path / "rows.jsonl"
     n = collect(s, [f"{tiny_dataset}:2"], out, exclude_dev=False, max_clicks=3, target=0.999, log=lambda m: None)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -463,7 +424,7 @@ def test_proposal_scorer_collect_labels_candidates_with_what_accepting_them_does
     c = robot.next_click(pred)
     s.add_click(c.x, c.y, c.positive)
     before = iou(s.predict().probability > 0.49, gt, ign)
-    cand = next(k for k in s.scored_candidates(views=True, zoom=True) if k[0].source == first["source"])
+    cand = next(k for k in s.scored_candidates(views=True) if k[0].source == first["source"])
     s.accept_pseudo_click(cand[2])
     after = s.predict().probability > 0.49
     assert iou(after, gt, ign) - before == pytest.approx(first["gain"], abs=1e-9)
@@ -479,16 +440,6 @@ def test_proposal_scorer_collect_labels_candidates_with_what_accepting_them_does
     c3 = robot.next_click(plain)
     s.add_click(c3.x, c3.y, c3.positive)
     assert later - iou(s.predict().probability > 0.49, gt, ign) == pytest.approx(first["gain_next"], abs=1e-9)
-
-
-def test_proposal_scorer_collect_cli_hands_its_session_settings_on(tiny_dataset, tmp_path, monkeypatch):
-    from pseudoclick_gui.training import proposals
-
-    seen = []
-    monkeypatch.setattr(proposals, "collect", lambda s, *a, **k: seen.append(s) or 0)
-    args = ["collect", str(tmp_path / "rows.jsonl"), "--set", str(tiny_dataset), "--zoom-view-min-gain", "3"]
-    assert proposals.main(args) == 0 and proposals.main([*args, "--pseudo-input", "human"]) == 0
-    assert [(s.pseudo_input, s.zoom_view_min_gain) for s in seen] == [("pseudo", 3.0), ("human", 3.0)]
 
 
 def test_proposal_scorer_fit_learns_which_way_a_feature_points():
@@ -523,9 +474,9 @@ def test_proposal_scorer_fit_uses_the_features_every_row_has_and_keeps_other_sou
     rows = []
     for i in range(300):
         f = {k: float(rng.uniform(0.01, 1)) for k in PROPOSAL_FEATURES}
-        good = rng.uniform() < (0.9 if f["pwhole"] > 0.5 else 0.1)
-        rows.append({"set": f"set{i % 3}", "source": "whole", "gain": 0.05 if good else -0.05, **f})
-        old = {k: v for k, v in f.items() if k not in ("pwhole", "border")}  # a row of an older collection
+        good = rng.uniform() < (0.9 if f["pview"] > 0.5 else 0.1)
+        rows.append({"set": f"set{i % 3}", "source": "view", "gain": 0.05 if good else -0.05, **f})
+        old = {k: v for k, v in f.items() if k not in ("pview", "gap")}  # a row of an older collection
         rows.append({"set": f"set{i % 3}", "source": "fn", "gain": 0.05 if f["p_after"] > 0.5 else -0.05, **old})
     (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     base = ProposalScorer({"island": {"mean": [0.0], "std": [1.0], "weights": [1.0], "bias": 0.0,
@@ -534,11 +485,11 @@ def test_proposal_scorer_fit_uses_the_features_every_row_has_and_keeps_other_sou
     out = tmp_path / "scorer.json"
     assert main(["fit", str(tmp_path / "rows.jsonl"), "--out", str(out), "--keep", str(tmp_path / "base.json")]) == 0
     scorer = ProposalScorer.from_file(out)
-    assert set(scorer.models) == {"whole", "fn", "island"} and scorer.models["island"] == base.models["island"]
-    assert "pwhole" in scorer.model_features("whole") and "pwhole" not in scorer.model_features("fn")
-    f = dict(rows[0], pwhole=0.9)
-    assert scorer.probability("whole", f) > 0.6 > scorer.probability("whole", dict(f, pwhole=0.1))
-    assert scorer.uses_whole and not scorer.uses_zoom
+    assert set(scorer.models) == {"view", "fn", "island"} and scorer.models["island"] == base.models["island"]
+    assert "pview" in scorer.model_features("view") and "pview" not in scorer.model_features("fn")
+    f = dict(rows[0], pview=0.9)
+    assert scorer.probability("view", f) > 0.6 > scorer.probability("view", dict(f, pview=0.1))
+    assert scorer.uses_view
 
 
 def _parts_dataset(root: Path) -> Path:
@@ -598,79 +549,3 @@ def test_parts_to_whole_clicks_inside_the_part_and_targets_the_object_that_holds
         assert all(gt[int(r), int(c)] > 0.5 for r, c, sign in batch["clicks"][k].numpy() if sign > 0)
 
 
-def test_keep_human_distils_the_init_network_where_there_is_no_pseudo_click(tiny_dataset, tmp_path):
-    from pseudoclick_gui.engine.checkpoint import save_checkpoint
-    from pseudoclick_gui.engine.network import PseudoClickNet
-
-    with pytest.raises(ValueError):
-        TrainConfig(data=[], out=str(tmp_path), keep_human=1.0)  # nothing to anchor to
-    torch.manual_seed(3)
-    save_checkpoint(PseudoClickNet(), tmp_path / "init.pt")
-    t = Trainer(_cfg(tiny_dataset, tmp_path / "r", init=str(tmp_path / "init.pt"), keep_human=1.0, freeze_bn="all"))
-    t.train_mode()
-    batch = t.stream.batch(0)
-    image = batch["image"].float() / 255.0
-    gt, clicks = batch["gt"], batch["clicks"]
-    prev = torch.zeros(len(gt), 1, *gt.shape[-2:])
-    # sample 0 has a pseudo click in the pass, sample 1 none (a zero sign is padding)
-    pseudo = torch.tensor([[[20.0, 20.0, 1.0]], [[0.0, 0.0, 0.0]]])
-    seg = t.forward(t.model, image, prev, clicks, pseudo)["seg"].detach().requires_grad_(True)
-    t._mask_loss(seg, gt, image, prev, clicks, pseudo).backward()
-    # the student still is the teacher (fp16 rounding aside): the sample without a pseudo click has nothing to
-    # learn, while the one with a pseudo click learns from the ground truth
-    assert seg.grad[1].abs().max() < 1e-3 * seg.grad[0].abs().max()
-    assert seg.grad[0].abs().max() > 0
-    # a student that moved away is pulled back toward the teacher's mask, not toward the ground truth
-    moved = (seg.detach() + 3.0).requires_grad_(True)
-    t._mask_loss(moved, gt, image, prev, clicks, pseudo).backward()
-    assert (moved.grad[1] > 0).float().mean() > 0.99  # lowering every logit is the way back
-
-
-def test_pseudo_clicks_right_judges_each_click_against_the_prediction_it_corrects():
-    from pseudoclick_gui.training.loop import pseudo_clicks_right
-
-    gt = torch.zeros(1, 1, 10, 10)
-    gt[..., :5] = 1.0
-    gt[..., 9, 9] = -1.0  # ignore
-    corrected = torch.zeros(1, 1, 10, 10)
-    corrected[..., :3] = 0.9  # columns 0-2 taken: 3-4 missed object
-    corrected[..., 8:] = 0.9  # columns 8-9 wrongly taken background
-    pseudo = torch.tensor([[[2.0, 4.0, 1.0],    # missed object, positive: right
-                            [2.0, 1.0, 1.0],    # already taken, positive: wrong
-                            [2.0, 8.0, -1.0],   # wrongly taken background, negative: right
-                            [2.0, 6.0, -1.0],   # background not taken, negative: wrong
-                            [9.0, 9.0, -1.0],   # ignore pixel: wrong
-                            [2.0, 4.0, 0.0]]])  # padding
-    assert pseudo_clicks_right(pseudo, gt, corrected).tolist() == [[True, False, True, False, False, False]]
-
-
-def test_teacher_target_follows_a_right_pseudo_click_as_a_human_click_and_ignores_a_wrong_one(tiny_dataset, tmp_path):
-    with pytest.raises(ValueError):
-        TrainConfig(data=[], out=str(tmp_path), pseudo_target="teacher")  # no teacher
-    with pytest.raises(ValueError):  # older pseudo clicks would have no prediction to be judged against
-        TrainConfig(data=[], out=str(tmp_path), init="x.pt", keep_human=1.0, pseudo_target="teacher")
-    # the shipped network: a click changes what it answers (a random one hardly listens to clicks)
-    t = Trainer(_cfg(tiny_dataset, tmp_path / "r", init=str(ROOT / "models" / "pseudoclick-lite0.pt"), keep_human=1.0,
-                     pseudo_target="teacher", pseudo_lifetime="step", freeze_bn="all"))
-    batch = t.stream.batch(0)
-    image = batch["image"].float() / 255.0
-    gt, clicks = batch["gt"], batch["clicks"]
-    prev = torch.zeros(len(gt), 1, *gt.shape[-2:])
-    corrected = torch.zeros_like(prev)  # nothing taken: a positive click on the object is right, on background wrong
-    obj = (gt[0, 0] > 0.5).nonzero()[0].tolist()
-    bg = (gt[1, 0] == 0).nonzero()[0].tolist()
-    pseudo = torch.tensor([[[*map(float, obj), 1.0]], [[*map(float, bg), 1.0]]])
-
-    def loss_grad(logits):
-        logits = logits.detach().requires_grad_(True)
-        t._mask_loss(logits, gt, image, prev, clicks, pseudo, corrected).backward()
-        return logits.grad.abs().amax(dim=(1, 2, 3))
-
-    with torch.no_grad():
-        as_human = t.forward(t.teacher, image, prev, torch.cat([clicks, pseudo], 1), pseudo[:, :0])["seg"]
-        without = t.forward(t.teacher, image, prev, clicks, pseudo[:, :0])["seg"]
-    followed = torch.cat([as_human[:1], without[1:]])
-    assert loss_grad(followed).max() < 1e-6  # exactly the targets: right one followed, wrong one ignored
-    assert (torch.sigmoid(as_human[0]) - torch.sigmoid(without[0])).abs().max() > 0.1
-    g = loss_grad(without)  # ignoring both: wrong for the right click only
-    assert g[0] > 1e-6 and g[1] < 1e-9
