@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--max-pixels", type=int, default=d.max_pixels, help=f"largest image, in pixels (default {d.max_pixels})")
     a("--max-image-mb", type=float, default=d.max_image_bytes / 2**20, help="largest image file (default 64)")
     a("--max-request-mb", type=float, default=d.max_request_bytes / 2**20, help="largest request (default 16)")
+    a("--max-clicks", type=int, default=d.max_clicks, help="keypoints per object at most (default 200)")
     a("--timeout", type=float, default=d.timeout, help="seconds a request may wait for its answer (default 60)")
     a("--cache-size", type=int, default=d.cache_size, help="engine sessions kept per process (default 64)")
     a("--cache-mb", type=int, default=d.cache_mb, help="estimated memory for them per process (default 2048)")
@@ -55,7 +56,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         torch_threads=args.torch_threads, image_root=args.image_root, allow_remote=args.allow_remote or None,
         label_studio_url=args.label_studio_url, api_key=args.api_key, basic_auth=args.basic_auth,
         max_pixels=args.max_pixels, max_image_bytes=int(args.max_image_mb * 2**20),
-        max_request_bytes=int(args.max_request_mb * 2**20), timeout=args.timeout, cache_size=args.cache_size,
+        max_request_bytes=int(args.max_request_mb * 2**20), max_clicks=args.max_clicks, timeout=args.timeout, cache_size=args.cache_size,
         cache_mb=args.cache_mb, proposal_rule=args.proposal_rule, device=args.device, warm_up=args.warm_up)
 
 
