@@ -10,6 +10,8 @@ Rules (documented contract of ``Session.set_image``):
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..errors import ImageLoadError
@@ -31,6 +33,12 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     elif a.dtype != np.uint8:
         if a.dtype.kind not in "uif":
             raise ImageLoadError(f"unsupported pixel type {a.dtype}")
+        if a.dtype.kind == "f" and a.dtype.itemsize > 4:
+            big = float(np.finfo(np.float32).max)
+            finite = a[np.isfinite(a)]
+            if finite.size and float(np.abs(finite).max()) > big:
+                warnings.warn("the image holds values beyond float32's range; they were clipped", stacklevel=3)
+                a = np.clip(a, -big, big)
         a = normalize_percentile(a)  # the same rule the volume readers use for the network input
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)

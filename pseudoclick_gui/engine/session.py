@@ -47,7 +47,7 @@ DEFAULT_CHECKPOINT = "pseudoclick-lite0.pt"
 # optional second network for grey images (medical, EM), found beside the default one (models/MODEL.md)
 GREY_CHECKPOINT = "pseudoclick-lite0-grey.pt"
 MIN_REGION = 20  # image pixels: no proposal from a smaller region
-MAX_GROW = 0  # how often one step may grow a zoom-in window the mask runs out of
+MAX_GROW = 2  # how often one step may grow a zoom-in window the mask runs out of
 
 
 def is_grey(rgb: np.ndarray) -> bool:

@@ -186,3 +186,36 @@ def test_the_shipped_model_follows_its_card():
     for name, image in (("colour", colour), ("grey", grey)):
         s.set_image(image)
         assert (s.image_rule.source, s.image_pseudo_lifetime, s.model_kind) == expected[name]
+
+
+@pytest.mark.parametrize("change, says", [
+    (lambda p: p["state_dict"].__setitem__("seg_head.out.weight", p["state_dict"]["seg_head.out.weight"] * float("nan")), "NaN"),
+    (lambda p: p.__setitem__("config", {"fpn_width": 10**7}), "fpn_width"),
+    (lambda p: p.__setitem__("config", "wide"), "config"),
+    (lambda p: p.__setitem__("meta", ["a", "list"]), "metadata"),
+])
+def test_a_checkpoint_with_broken_weights_config_or_metadata_is_refused_on_load(tmp_path, change, says):
+    save_checkpoint(PseudoClickNet(), tmp_path / "m.pt")
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    change(payload)
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match=says):
+        load_model(tmp_path / "bad.pt")
+
+
+def test_an_unreadable_checkpoint_error_is_one_clean_line(tmp_path):
+    (tmp_path / "x.pt").write_bytes(b"\x1b[31mnot a zip\x1b[0m" * 10)
+    with pytest.raises(CheckpointError) as e:
+        load_model(tmp_path / "x.pt")
+    assert "\n" not in str(e.value) and "\x1b" not in str(e.value)
+
+
+def test_float64_beyond_float32_range_is_clipped_with_a_warning():
+    import numpy as np
+
+    from pseudoclick_gui.engine.preprocess import to_rgb_uint8
+    a = np.zeros((8, 8))
+    a[:4] = 1e300
+    with pytest.warns(UserWarning, match="float32"):
+        out = to_rgb_uint8(a)
+    assert out[0, 0, 0] == 255 and out[7, 7, 0] == 0
