@@ -228,7 +228,7 @@ class MainWindow(QMainWindow):
             "open_volume": self.open_volume_dialog, "open_volume_folder": self.open_volume_folder_dialog,
             "open_folder": self.open_folder_dialog, "open_project": self.open_project_dialog,
             "new_project": self.new_project_dialog, "export_coco": lambda: self.export_dialog("coco"),
-            "help": self.show_help, "quit": self.close,
+            "help": self.show_help, "quit": self.close, "preferences": self.show_preferences,
         }  # fmt: skip
         checkable = {"toggle_proposals": self.set_proposals, "toggle_contours": self.set_contours,
                      "toggle_errors": self.set_errors, "toggle_overlay": self.set_overlay_visible}  # fmt: skip
@@ -266,14 +266,13 @@ class MainWindow(QMainWindow):
             self.actions[k].setCheckable(True)  # checked state follows the canvas mode (see _sync_brush)
             self.actions[k].setText(text)
         extra = {"export_coco_poly": ("Export COCO (polygons)…", lambda: self.export_dialog("coco", polygons=True)),
-                 "export_png": ("Export PNG masks…", lambda: self.export_dialog("png")),
-                 "preferences": ("Preferences…", self.show_preferences)}  # fmt: skip
+                 "export_png": ("Export PNG masks…", lambda: self.export_dialog("png"))}  # fmt: skip
         for k, (text, f) in extra.items():
             a = QAction(text, self)
             a.triggered.connect(lambda _=False, f=f: f())
             self.actions[k] = a
         self.actions["export_coco"].setText("Export COCO (RLE)…")
-        self.actions["preferences"].setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
+        self.actions["preferences"].setText("Preferences…")
 
     def _build_toolbar(self) -> None:
         tb = self.addToolBar("Main")

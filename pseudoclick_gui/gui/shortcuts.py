@@ -74,6 +74,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("open_project", ("Ctrl+P",), "Open a project", "Files"),
     Shortcut("new_project", ("Ctrl+N",), "New project", "Files"),
     Shortcut("export_coco", ("Ctrl+E",), "Export COCO JSON", "Files"),
+    Shortcut("preferences", ("Ctrl+,",), "Preferences (suggest next clicks: on, off or the paper's rule)", "Help"),
     Shortcut("help", ("F1",), "This help", "Help"),
     Shortcut("quit", ("Ctrl+Q",), "Quit", "Files"),
 )
