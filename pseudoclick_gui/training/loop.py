@@ -393,7 +393,7 @@ class Trainer:
     def run(self) -> int:
         cfg = self.cfg
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        loader = DataLoader(self.stream, batch_size=None, num_workers=cfg.workers,
+        loader = DataLoader(self.stream, batch_size=None, num_workers=cfg.workers, worker_init_fn=_ignore_stop_signals,
                             persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers > 0 else None)
         max_steps = cfg.max_steps or cfg.total_steps
         log_path = self.out / "log.csv"
@@ -453,11 +453,10 @@ class Trainer:
             saved = True
             if self._owns_group:
                 dist.barrier()  # leave together: one rank's exit must not tear down gloo under the other
-        except (RuntimeError, OSError):
+        except (RuntimeError, OSError, EOFError):
             if not self._stop:
                 raise
-            # the stop signal reached the data-loading workers as well (a process-group kill, Ctrl+C in a
-            # terminal), and their death is how the loader noticed it: stop as asked (saved below)
+            # a worker died some other way while we were stopping anyway: stop as asked (saved below)
         finally:
             if not saved:  # an exception or a signal: keep what was learnt
                 self.save()
@@ -472,6 +471,14 @@ class Trainer:
                 # can abort ("terminate called without an active exception") after a run that went fine
                 dist.destroy_process_group()
         return 0
+
+
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """Data-loading workers leave stopping to the main process: a process-group SIGTERM or Ctrl+C then stops the
+    run at the next step, which saves and shuts the workers down in order, instead of killing a worker
+    mid-batch."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
 
 
 def _batch_iou(seg: torch.Tensor, gt: torch.Tensor) -> float:
