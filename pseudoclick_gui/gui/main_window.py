@@ -98,7 +98,8 @@ class PreferencesDialog(QDialog):
         outer = QVBoxLayout(self)
         outer.addWidget(box)
         outer.addWidget(bb)
-        self.resize(460, 0)
+        self.setMinimumWidth(520)
+        note.setMinimumHeight(note.heightForWidth(480))  # the wrapped note is never cut
 
     def choice(self) -> str:
         return next(k for k, b in self.buttons.items() if b.isChecked())
@@ -841,6 +842,7 @@ class MainWindow(QMainWindow):
         if dlg.exec() == QDialog.DialogCode.Accepted:
             self.set_suggestions(dlg.choice())
             self.settings.save()
+        self.activateWindow()  # keys go to the main window again, whatever the window manager does
         self.canvas.setFocus()
 
     def _on_canvas_click(self, x: float, y: float, positive: bool) -> None:
