@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+# every training set of ../shared/data that fits, weighted by how object-like its masks are
 DEFAULT_DATA = [
     "../shared/data/coco_mval_train:2.0",
+    "../shared/data/coco128_seg:1.5",
     "../shared/data/ccp_fashion_person:0.8",
     "../shared/data/bsds500_regions:1.0:min_area=300",
+    "../shared/data/oxford_pets_sample:0.6",
     "../shared/data/weizmann_horse:0.4",
     "../shared/data/humanseg_removebg:0.4",
     "../shared/data/camvid_train:0.6:class=car|pedestrian|bicyclist|signsymbol|pole|tree|building|fence,min_area=300",
     "../shared/data/ph2_dermoscopy:0.3",
+    "../shared/data/dsb2018_nuclei:0.15",
 ]
 
 
@@ -57,6 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--workers", type=int, default=1, help="data-loading worker processes")
     p.add_argument("--threads", type=int, default=2, help="torch threads per process")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast of the forward passes (CUDA, or CPUs with AMX)")
     p.add_argument("--eval-data", default="../shared/data/grabcut", help="set for the periodic quick evaluation")
     p.add_argument("--eval-grey", default="../shared/data/isbi2012_em", help="grey cross-domain set whose mIoU@3 the quick evaluation also reports")
     p.add_argument("--eval-minutes", type=float, default=20.0)
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         given["lambdas"] = tuple(args.lambdas)
     cfg = TrainConfig(
         data=args.data or DEFAULT_DATA, out=args.out, max_steps=args.max_steps, minutes=args.minutes,
-        checkpoint_minutes=args.checkpoint_minutes, workers=args.workers, threads=args.threads, init=args.init,
+        checkpoint_minutes=args.checkpoint_minutes, workers=args.workers, threads=args.threads, init=args.init, amp=args.amp,
         eval_data=args.eval_data, eval_grey=args.eval_grey, eval_minutes=args.eval_minutes, eval_samples=args.eval_samples, **given,
     )
     return Trainer(cfg, resume=args.resume, overrides=set(given)).run()

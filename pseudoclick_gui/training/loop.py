@@ -91,6 +91,7 @@ class TrainConfig:
     eval_minutes: float = 20.0
     eval_samples: int = 20
     init: str | None = None  # engine checkpoint to start from (instead of ImageNet weights)
+    amp: bool = False  # bfloat16 autocast of the forward passes (CUDA; CPUs with AMX); losses stay float32
     net: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -203,7 +204,7 @@ class Trainer:
             # recipe keys this version no longer knows are dropped (they held their defaults in every kept run)
             saved = {k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__}
             # keep the saved recipe; allow the stopping criteria and output to change on resume
-            for k in ("max_steps", "minutes", "out", "workers", "threads", "checkpoint_minutes", "eval_data", "eval_grey",
+            for k in ("max_steps", "minutes", "out", "workers", "threads", "checkpoint_minutes", "eval_data", "eval_grey", "amp",
                       "eval_minutes", "eval_samples", *overrides):
                 saved[k] = getattr(cfg, k)
             self.cfg = cfg = TrainConfig(**saved)
@@ -308,14 +309,18 @@ class Trainer:
                             cfg.pseudo_signs, cfg.pseudo_min_fraction)
 
     def forward(self, net, image, prev, clicks, pseudo_clicks):
+        """One pass; ``clicks`` and ``pseudo_clicks`` (N x K x 3, row, col, sign) may live on the CPU."""
         n, _, h, w = image.shape
-        maps = torch.cat([prev, disk_maps(clicks, h, w)], 1)
-        pseudo = disk_maps(pseudo_clicks, h, w) if pseudo_clicks.shape[1] else None
+        dev = image.device
+        maps = torch.cat([prev, disk_maps(clicks.to(dev), h, w)], 1)
+        pseudo = disk_maps(pseudo_clicks.to(dev), h, w) if pseudo_clicks.shape[1] else None
         maps = maps.contiguous(memory_format=torch.channels_last)
         image = image.contiguous(memory_format=torch.channels_last)
         if pseudo is not None:
             pseudo = pseudo.contiguous(memory_format=torch.channels_last)
-        return net(image, maps, pseudo)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.cfg.amp):
+            out = net(image, maps, pseudo)
+        return {k: v.float() for k, v in out.items()}
 
     def train_mode(self) -> None:
         """Training mode for what learns; the frozen modules and the frozen BatchNorm statistics (the backbone's,
@@ -333,15 +338,18 @@ class Trainer:
                     m.eval()
 
     def _own_pseudo(self, out: dict, clicks: torch.Tensor) -> torch.Tensor:
-        return own_pseudo_clicks(torch.sigmoid(out["seg"]), torch.sigmoid(out["err"]), clicks, self.pseudo_rule())
+        return own_pseudo_clicks(torch.sigmoid(out["seg"]).cpu(), torch.sigmoid(out["err"]).cpu(), clicks,
+                                 self.pseudo_rule())
 
     def train_step(self, batch: dict) -> dict[str, float]:
         cfg = self.cfg
-        image = (batch["image"].float() / 255.0).contiguous(memory_format=torch.channels_last)
-        gt = batch["gt"]
+        dev = self.device
+        image = (batch["image"].to(dev).float() / 255.0).contiguous(memory_format=torch.channels_last)
+        gt_cpu = batch["gt"]  # the click simulation works on the CPU; the losses where the network runs
+        gt = gt_cpu.to(dev)
         clicks = batch["clicks"]
         n, _, h, w = image.shape
-        prev = torch.zeros(n, 1, h, w)
+        prev = torch.zeros(n, 1, h, w, device=dev)
         pseudo = torch.zeros(n, 0, 3)
         plain = self.model  # no-gradient passes skip DDP bookkeeping
         self.train_mode()
@@ -354,13 +362,13 @@ class Trainer:
                     pseudo = torch.cat([pseudo, self._own_pseudo(out, clicks)], 1)
                     prob = torch.sigmoid(self.forward(plain, image, prev, clicks, pseudo)["seg"])
                 prev = prob
-                clicks = add_error_clicks(clicks, gt, prob, self.nrng)
+                clicks = add_error_clicks(clicks, gt_cpu, prob.cpu(), self.nrng)
                 if cfg.pseudo_lifetime == "step":  # as the app on colour images: the mask keeps what they did
                     pseudo = pseudo[:, :0]
             if self.prng.random() < cfg.pseudo_prob:
                 out = self.forward(plain, image, prev, clicks, pseudo)
                 if self.prng.random() < cfg.oracle_prob:
-                    new = oracle_pseudo_clicks(gt, torch.sigmoid(out["seg"]))
+                    new = oracle_pseudo_clicks(gt_cpu, torch.sigmoid(out["seg"]).cpu())
                 else:
                     new = self._own_pseudo(out, clicks)
                 pseudo = torch.cat([pseudo, new], 1)
