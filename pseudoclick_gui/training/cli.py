@@ -68,15 +68,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-samples", type=int, default=20)
 
 
-def run(args: argparse.Namespace) -> int:
-    from .loop import TrainConfig, Trainer
+def config_from_args(args: argparse.Namespace):
+    """The TrainConfig the command line asks for, and the recipe names it gave (they override a resumed run's)."""
+    from .loop import TrainConfig
 
     given = {dest: getattr(args, dest) for dest, _, _ in RECIPE if getattr(args, dest) is not None}
     if args.lambdas is not None:
         given["lambdas"] = tuple(args.lambdas)
     cfg = TrainConfig(
         data=args.data or DEFAULT_DATA, out=args.out, max_steps=args.max_steps, minutes=args.minutes,
-        checkpoint_minutes=args.checkpoint_minutes, workers=args.workers, threads=args.threads, init=args.init, amp=args.amp,
-        eval_data=args.eval_data, eval_grey=args.eval_grey, eval_minutes=args.eval_minutes, eval_samples=args.eval_samples, **given,
+        checkpoint_minutes=args.checkpoint_minutes, workers=args.workers, threads=args.threads, init=args.init,
+        amp=args.amp, eval_data=args.eval_data, eval_grey=args.eval_grey, eval_minutes=args.eval_minutes,
+        eval_samples=args.eval_samples, **given,
     )
-    return Trainer(cfg, resume=args.resume, overrides=set(given)).run()
+    return cfg, set(given)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .loop import Trainer
+
+    cfg, given = config_from_args(args)
+    return Trainer(cfg, resume=args.resume, overrides=given).run()
