@@ -33,7 +33,7 @@ from PySide6.QtGui import QUndoGroup, QUndoStack
 
 from ..engine.propagate import derive_clicks, mask_vanished
 from ..engine.types import Click
-from ..errors import ProjectError, PseudoClickError
+from ..errors import DiskFullError, ProjectError, PseudoClickError
 from ..project.store import ProjectStore
 from . import commands as C
 from .settings import data_dir
@@ -48,12 +48,18 @@ AXES = ("axial", "coronal", "sagittal")
 VIEW_SAVE_DELAY_MS = 400  # slice/axis changes are remembered in the project after this pause
 MAX_KEPT_HISTORIES = 30  # images whose undo history (and sessions) stay in memory after switching away
 SUGGESTIONS = ("on", "off", "paper")  # Preferences > Suggest next clicks
+RETRY_SAVE_MS = 3000  # changes not saved because the disk was full are written again this often
 
-try:  # the store's lock error (one writer per project); older stores have none
-    from ..project.store import ProjectLockedError
-except ImportError:  # pragma: no cover - until the store provides it
+try:  # the store's lock error (one writer per project)
+    from ..errors import ProjectLockedError
+except ImportError:  # pragma: no cover - a store without a writer's lock
     class ProjectLockedError(ProjectError):
         """Another running instance holds the project."""
+
+
+def is_locked(exc: BaseException) -> bool:
+    """Whether ``exc`` says another running instance holds the project (ProjectLockedError)."""
+    return isinstance(exc, ProjectLockedError) or any(t.__name__ == "ProjectLockedError" for t in type(exc).__mro__)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -134,6 +140,7 @@ class Annotator(QObject):
     busyChanged = Signal(bool)
     proposalRuleChanged = Signal(str)  # the rule the sessions follow now ("" = the model's own)
     volumeChanged = Signal()  # a volume was opened or closed, or its axis / channel changed
+    unsavedChanged = Signal(int)  # changes kept in memory because the disk is full (0: everything is saved)
 
     def __init__(self, session_factory, parent=None):
         """``session_factory() -> (session, warning)`` runs in the worker thread."""
@@ -192,6 +199,11 @@ class Annotator(QObject):
         self._view_timer.setSingleShot(True)
         self._view_timer.setInterval(VIEW_SAVE_DELAY_MS)
         self._view_timer.timeout.connect(self._save_view)
+        # changes the project could not take because the disk is full, oldest first: (what, key, write)
+        self._unsaved: list[tuple[str, object, object]] = []
+        self._retry_timer = QTimer(self)
+        self._retry_timer.setInterval(RETRY_SAVE_MS)
+        self._retry_timer.timeout.connect(self.retry_unsaved)
 
         def load(st: WorkerState) -> bool:
             try:
@@ -271,10 +283,88 @@ class Annotator(QObject):
     def _can_edit(self) -> bool:
         """Whether the user may change the project now; says why not in a message otherwise."""
         if self.read_only:
-            self.message.emit("info", "This project is open read-only (another PseudoClick window holds it): "
-                                      "nothing can be changed here")  # fmt: skip
+            why = getattr(self.store, "read_only_reason", "") or "another PseudoClick window holds it"
+            self.message.emit("info", f"This project is open read-only ({why}): nothing can be changed here")
             return False
         return True
+
+    # ------------------------------------------------------------------ saving (a full disk loses nothing)
+    def save(self, what: str, write, key=None) -> bool:
+        """Run ``write()``, the store writes of one change (``what`` names it for messages: "the click").
+
+        When the disk is full (DiskFullError) the change stays in memory: ``write`` is queued, every later change
+        is queued behind it (the project gets them in order), and the queue is written again every
+        RETRY_SAVE_MS and at each new change until it goes through; the user is told once, and
+        ``unsavedChanged`` keeps the status bar's count. A queued change with the same ``key`` as the newest
+        one replaces it (a newer draft mask). Returns whether everything is saved now. Other errors raise as
+        before. ``write`` must read ids it needs (a click's store id) when it runs, not when it is made."""
+        if self._unsaved:
+            if key is not None and self._unsaved[-1][1] == key:
+                self._unsaved[-1] = (what, key, write)
+            else:
+                self._unsaved.append((what, key, write))
+            return self.retry_unsaved()
+        try:
+            write()
+        except DiskFullError as exc:
+            self._unsaved.append((what, key, write))
+            self._disk_full(exc)
+            return False
+        return True
+
+    @property
+    def unsaved(self) -> int:
+        """How many changes are kept in memory because the disk is full."""
+        return len(self._unsaved)
+
+    def _disk_full(self, exc: DiskFullError) -> None:
+        first = not self._retry_timer.isActive()
+        self._retry_timer.start()
+        n = len(self._unsaved)
+        self.unsavedChanged.emit(n)
+        if first:
+            what = self._unsaved[0][0]
+            self.message.emit("error", f"Not saved yet: the disk is full, so {what} could not be written to the "
+                                       f"project. It is kept in memory with every change after it, and saved as "
+                                       f"soon as there is space (tried again every {RETRY_SAVE_MS // 1000} s). "
+                                       f"Free some space on the disk; keep this window open until the status bar "
+                                       f"says everything is saved.\n\n{exc}")  # fmt: skip
+
+    def retry_unsaved(self) -> bool:
+        """Write the changes kept because the disk was full, in order; True when none is left. A change that
+        fails for another reason than a full disk is dropped with a message (the rest still goes in)."""
+        if not self._unsaved:
+            self._retry_timer.stop()
+            return True
+        if self.store is None:
+            return False
+        while self._unsaved:
+            what, _key, write = self._unsaved[0]
+            try:
+                write()
+            except DiskFullError as exc:
+                self._disk_full(exc)
+                return False
+            except Exception as exc:  # noqa: BLE001 - one bad change must not hold back the others
+                log.error("could not save %s", what, exc_info=True)
+                self.message.emit("error", f"Could not save {what}: {describe_error(exc)}")
+            self._unsaved.pop(0)
+        self._retry_timer.stop()
+        self.unsavedChanged.emit(0)
+        self.message.emit("info", "Saved: there is space on the disk again and every change is in the project")
+        self.categoriesChanged.emit()
+        self.notify(instances=True)
+        return True
+
+    def discard_unsaved(self) -> int:
+        """Forget the changes kept because the disk was full (the user chose to); how many there were."""
+        n = len(self._unsaved)
+        if n:
+            log.error("%d change(s) not saved (the disk is full) were discarded", n)
+        self._unsaved.clear()
+        self._retry_timer.stop()
+        self.unsavedChanged.emit(0)
+        return n
 
     def _setting(self, key: str, default=None):
         """A project setting, or ``default`` when it is missing or unreadable (a bad row never stops the app)."""
@@ -303,17 +393,17 @@ class Annotator(QObject):
         that cannot be read (a bad row) becomes a message; the rest opens."""
         if read_only:
             try:
-                store = ProjectStore(path, read_only=True)
+                store = ProjectStore.open(path, read_only=True)
             except TypeError:
                 raise ProjectError("this version cannot open a project read-only") from None
         else:
             store = ProjectStore.open(path)
         self.close_project()
         self.store = store
-        self.read_only = bool(read_only)
+        self.read_only = bool(read_only or getattr(store, "read_only", False))
         problems = []
         try:
-            if not store.categories() and not read_only:
+            if not store.categories() and not self.read_only:
                 store.add_category(DEFAULT_CATEGORY)
             ids = [c.id for c in store.categories()]
         except Exception as exc:  # noqa: BLE001
@@ -348,7 +438,20 @@ class Annotator(QObject):
         if problems:
             self.message.emit("error", f"Part of the project {Path(path).name} could not be read:\n"
                                        + "\n".join(problems))  # fmt: skip
+        self._show_open_warnings(store, Path(path).name)
         self.statsChanged.emit()
+
+    def _show_open_warnings(self, store, name: str) -> None:
+        """Tell the user once what the store skipped or repaired while opening (``store.warnings``) and why a
+        project opened read-only when nobody asked for it."""
+        notes = [str(w) for w in (getattr(store, "warnings", None) or [])]
+        reason = getattr(store, "read_only_reason", "")
+        if self.read_only and reason and reason != "opened for viewing only":
+            notes.insert(0, f"it is open read-only ({reason}): you can look, but nothing can be changed")
+        if not notes:
+            return
+        first = notes[0] + (f" (and {len(notes) - 1} more)" if len(notes) > 1 else "")
+        self.message.emit("notice", f"{name}: {first}\n\n" + "\n".join(f"• {n}" for n in notes))
 
     def ensure_project(self, for_paths=None) -> ProjectStore:
         """The open project; else the project the app keeps for the folder of ``for_paths`` (the same file each
@@ -362,6 +465,10 @@ class Annotator(QObject):
         return self.store
 
     def close_project(self) -> None:
+        if self._unsaved and not self.retry_unsaved():
+            n = self.discard_unsaved()
+            self.message.emit("error", f"{n} change(s) could not be saved before the project was closed: the disk is "
+                                       "full")  # fmt: skip
         self._drop_histories()
         self._flush_view()
         if self.store is not None:
@@ -788,9 +895,14 @@ class Annotator(QObject):
             self._save_view()
 
     def _ensure_row(self) -> bool:
-        """Create the image row of the shown volume slice (on the first click there)."""
+        """Create the image row of the shown volume slice (on the first click there); a message when the
+        project cannot take it (full disk)."""
         if self.image_id is None and self.volume is not None and self.store is not None:
-            self.image_id = self.store.slice_image(self.volume_id, self.axis, self.slice_index)
+            try:
+                self.image_id = self.store.slice_image(self.volume_id, self.axis, self.slice_index)
+            except PseudoClickError as exc:
+                self.message.emit("error", f"Cannot start an object on this slice: {exc}")
+                return False
         return self.image_id is not None
 
     def slice_markers(self, axis: str | None = None) -> dict[int, str]:
@@ -857,8 +969,9 @@ class Annotator(QObject):
         return True
 
     def set_image_done(self, done: bool) -> None:
-        if self.image_id is not None:
-            self.store.set_image_status(self.image_id, "done" if done else "in_progress")
+        if self.image_id is not None and self._can_edit():
+            store, iid, status = self.store, self.image_id, "done" if done else "in_progress"
+            self.save("the image's status", lambda: store.set_image_status(iid, status))
             self.filesChanged.emit()
             self.statsChanged.emit()
 
@@ -989,7 +1102,8 @@ class Annotator(QObject):
         if not self._can_edit():
             self.instancesChanged.emit()
             return
-        self.store.set_instance_hidden(instance_id, hidden)
+        store = self.store
+        self.save("the object's visibility", lambda: store.set_instance_hidden(instance_id, hidden))
         self.instancesChanged.emit()
 
     def set_category(self, category_id: int) -> None:
@@ -1069,14 +1183,18 @@ class Annotator(QObject):
             self.pseudo_lifetime, self.live_pseudo = res.pseudo_lifetime, live
             self.clicksChanged.emit()
         self.proposal = res.proposal if self.proposals_enabled else None
+        store, iid, reopened = self.store, self.image_id, self.reopened
         try:
             if self.read_only:
                 pass
             elif self.has_object() and res.prediction is not None:
-                self.store.save_draft(self.image_id, res.prediction.mask, instance_id=self.reopened)
+                mask = res.prediction.mask
+                self.save("the object's mask", lambda: store.save_draft(iid, mask, instance_id=reopened),
+                          key=("draft", iid))  # fmt: skip
             elif not self.has_object() and self.seed is None:
                 # every click undone: no object is being drawn, so no stale mask may come back on reopen
-                self.store.clear_draft(self.image_id, discard_clicks=False)
+                self.save("the object's mask", lambda: store.clear_draft(iid, discard_clicks=False),
+                          key=("draft", iid))  # fmt: skip
         except PseudoClickError as exc:
             self.message.emit("error", f"Could not save the draft: {exc}")
         self.predictionChanged.emit()
@@ -1135,6 +1253,9 @@ class Annotator(QObject):
             self._flush_view()
         except Exception:  # noqa: BLE001
             log.warning("could not save the view", exc_info=True)
+        if self._unsaved and not self.retry_unsaved():
+            log.error("%d change(s) could not be saved (the disk is full) and are lost", self.discard_unsaved())
+        self._retry_timer.stop()
         self.client.shutdown()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)

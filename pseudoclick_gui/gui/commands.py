@@ -3,8 +3,13 @@
 the project file in step.
 
 ``ann`` is the :class:`~pseudoclick_gui.gui.annotator.Annotator`; commands only use its small surface:
-``store``, ``image_id``, ``clicks``, ``token``, ``reopened``, ``seed``, ``run_op``, ``new_token``, ``activate``
-and ``notify``.
+``store``, ``image_id``, ``clicks``, ``token``, ``reopened``, ``seed``, ``run_op``, ``new_token``, ``activate``,
+``notify`` and ``save``.
+
+Writes: every change to the project goes through ``ann.save(what, write)``. When the disk is full the change
+stays in memory and the annotator writes it (in order with the ones after it) once there is space, so a
+command updates the screen and its own state whatever happens to the write; ``write`` reads ids made by
+earlier writes (a click's ``store_id``, a new ``instance_id``) when it runs, never when it is made.
 
 Drafts: whenever a command brings an object back as the current one (undo of a finish or a reset, a
 re-open, a propagation), it saves the image's draft with that object's seed too (``save_draft(..., seed=)``),
@@ -64,6 +69,8 @@ class ClickCommand(QUndoCommand):
         super().__init__(names[entry.kind])
         self.ann, self.entry = ann, entry
         self.token, self.image_id = ann.token, ann.image_id
+        self.what = {"human": "the click", "pseudo": "the accepted suggestion",
+                     "withdrawn": "the withdrawn suggestion"}[entry.kind]  # fmt: skip
         self._done_once = False
 
     @guarded
@@ -78,11 +85,16 @@ class ClickCommand(QUndoCommand):
                 ann.run_op(lambda st: st.switch(token).accept_pseudo_click(c) is not None)
             else:
                 ann.run_op(lambda st: st.switch(token).withdraw_pseudo_click(c) or True)
-            e.store_id = ann.store.record_click(self.image_id, c.x, c.y, c.positive, STORE_KIND[e.kind],
-                                                c.confidence)  # fmt: skip
+            store, iid = ann.store, self.image_id
+
+            def record() -> None:
+                e.store_id = store.record_click(iid, c.x, c.y, c.positive, STORE_KIND[e.kind], c.confidence)
+
+            ann.save(self.what, record)
         else:
             ann.run_op(lambda st: st.switch(token).redo() or True)
-            ann.store.restore_click(e.store_id)
+            store = ann.store
+            ann.save(self.what, lambda: store.restore_click(e.store_id))
         ann.clicks.append(e)
         ann.proposal = None
         ann.notify(clicks=True)
@@ -91,8 +103,8 @@ class ClickCommand(QUndoCommand):
     def undo(self) -> None:
         ann, token = self.ann, self.token
         ann.run_op(lambda st: st.switch(token).undo() or True)
-        if self.entry.store_id is not None:
-            ann.store.delete_click(self.entry.store_id)
+        store, e = ann.store, self.entry
+        ann.save(f"the undo of {self.what}", lambda: e.store_id is not None and store.delete_click(e.store_id))
         if self.entry in ann.clicks:
             ann.clicks.remove(self.entry)
         ann.proposal = None
@@ -143,14 +155,17 @@ class FinishCommand(_ObjectSwitch):
     def redo(self) -> None:
         store = self.ann.store
         if self.old_reopened is not None:
-            store.update_instance_mask(self.old_reopened, self.old_mask)  # attaches the draft's clicks
+            write = functools.partial(store.update_instance_mask, self.old_reopened, self.old_mask)  # + draft clicks
         elif not self._done_once:
-            self.instance_id = store.add_instance(self.image_id, self.old_mask, self.category_id)
+            def write() -> None:
+                self.instance_id = store.add_instance(self.image_id, self.old_mask, self.category_id)
         else:  # redo after undo: the same instance comes back and takes the draft's clicks again, atomically
-            with store.transaction():
-                store.restore_instance(self.instance_id)
-                store.save_draft(self.image_id, self.old_mask, instance_id=self.instance_id)
-                store.update_instance_mask(self.instance_id, self.old_mask)
+            def write() -> None:
+                with store.transaction():
+                    store.restore_instance(self.instance_id)
+                    store.save_draft(self.image_id, self.old_mask, instance_id=self.instance_id)
+                    store.update_instance_mask(self.instance_id, self.old_mask)
+        self.ann.save("the finished object", write)
         self._done_once = True
         self._go_new()
         self.ann.notify(instances=True)
@@ -158,17 +173,22 @@ class FinishCommand(_ObjectSwitch):
     @guarded
     def undo(self) -> None:
         store = self.ann.store
+        old_clicks = list(self.old_clicks)
+
         # the clicks go back to the draft in the project too, so a crash after this undo replays them
-        with store.transaction():
-            if self.old_reopened is not None:
-                store.update_instance_mask(self.old_reopened, self.previous_instance_mask, attach_draft=False)
-                ids = [e.store_id for e in self.old_clicks if e.store_id is not None]
-                store.detach_clicks_to_draft(self.old_reopened, ids)
-                store.save_draft(self.image_id, self.old_mask, instance_id=self.old_reopened, seed=self.old_seed)
-            else:
-                store.delete_instance(self.instance_id)
-                store.detach_clicks_to_draft(self.instance_id)
-                store.save_draft(self.image_id, self.old_mask, seed=self.old_seed)
+        def write() -> None:
+            with store.transaction():
+                if self.old_reopened is not None:
+                    store.update_instance_mask(self.old_reopened, self.previous_instance_mask, attach_draft=False)
+                    ids = [e.store_id for e in old_clicks if e.store_id is not None]
+                    store.detach_clicks_to_draft(self.old_reopened, ids)
+                    store.save_draft(self.image_id, self.old_mask, instance_id=self.old_reopened, seed=self.old_seed)
+                else:
+                    store.delete_instance(self.instance_id)
+                    store.detach_clicks_to_draft(self.instance_id)
+                    store.save_draft(self.image_id, self.old_mask, seed=self.old_seed)
+
+        self.ann.save("the undo of the finished object", write)
         self._go_old()
         self.ann.notify(instances=True)
 
@@ -181,18 +201,25 @@ class ResetCommand(_ObjectSwitch):
 
     @guarded
     def redo(self) -> None:
-        self.ann.store.clear_draft(self.image_id)
+        store, iid = self.ann.store, self.image_id
+        self.ann.save("the reset", lambda: store.clear_draft(iid))
         self._go_new()
         self.ann.notify(instances=True)
 
     @guarded
     def undo(self) -> None:
         store = self.ann.store
-        for e in self.old_clicks:
-            if e.store_id is not None:
-                store.restore_click(e.store_id)
-        if self.old_mask is not None or self.old_reopened is not None or self.old_seed is not None:
-            store.save_draft(self.image_id, self.old_mask, instance_id=self.old_reopened, seed=self.old_seed)
+        old_clicks = list(self.old_clicks)
+
+        def write() -> None:
+            with store.transaction():
+                for e in old_clicks:
+                    if e.store_id is not None:
+                        store.restore_click(e.store_id)
+                if self.old_mask is not None or self.old_reopened is not None or self.old_seed is not None:
+                    store.save_draft(self.image_id, self.old_mask, instance_id=self.old_reopened, seed=self.old_seed)
+
+        self.ann.save("the undo of the reset", write)
         self._go_old()
         self.ann.notify(instances=True)
 
@@ -207,13 +234,16 @@ class ReopenCommand(_ObjectSwitch):
 
     @guarded
     def redo(self) -> None:
-        self.ann.store.save_draft(self.image_id, self.mask, instance_id=self.instance_id, seed=self.mask)
+        store = self.ann.store
+        self.ann.save("the re-opened object",
+                      lambda: store.save_draft(self.image_id, self.mask, instance_id=self.instance_id, seed=self.mask))
         self._go_new(reopened=self.instance_id, seed=self.mask)
         self.ann.notify(instances=True)
 
     @guarded
     def undo(self) -> None:
-        self.ann.store.clear_draft(self.image_id, discard_clicks=False)
+        store = self.ann.store
+        self.ann.save("the undo of the re-open", lambda: store.clear_draft(self.image_id, discard_clicks=False))
         self._go_old()
         self.ann.notify(instances=True)
 
@@ -236,14 +266,21 @@ class SeedCommand(_ObjectSwitch):
         ann, store = self.ann, self.ann.store
         token, seed, clicks = self.new_token, self.seed, [e.click for e in self.entries]
         first = not self._done_once
-        with store.transaction():
-            for e in self.entries:
-                if first:
-                    e.store_id = store.record_click(self.image_id, e.click.x, e.click.y, e.click.positive,
-                                                    STORE_KIND[e.kind])  # fmt: skip
-                else:
-                    store.restore_click(e.store_id)
-            store.save_draft(self.image_id, seed, seed=seed)
+
+        def write() -> None:
+            with store.transaction():
+                ids = []
+                for e in self.entries:
+                    if first:
+                        ids.append(store.record_click(self.image_id, e.click.x, e.click.y, e.click.positive,
+                                                      STORE_KIND[e.kind]))  # fmt: skip
+                    else:
+                        store.restore_click(e.store_id)
+                store.save_draft(self.image_id, seed, seed=seed)
+            for e, i in zip(self.entries, ids):  # only once it is all in (a full disk keeps none of it)
+                e.store_id = i
+
+        ann.save("the propagated object", write)
         self._done_once = True
 
         def op(st) -> bool:
@@ -261,11 +298,15 @@ class SeedCommand(_ObjectSwitch):
     @guarded
     def undo(self) -> None:
         store = self.ann.store
-        with store.transaction():
-            for e in self.entries:
-                if e.store_id is not None:
-                    store.delete_click(e.store_id)
-            store.clear_draft(self.image_id, discard_clicks=False)
+
+        def write() -> None:
+            with store.transaction():
+                for e in self.entries:
+                    if e.store_id is not None:
+                        store.delete_click(e.store_id)
+                store.clear_draft(self.image_id, discard_clicks=False)
+
+        self.ann.save("the undo of the propagation", write)
         self._go_old()
         self.ann.notify(instances=True)
 
@@ -277,12 +318,14 @@ class DeleteInstanceCommand(QUndoCommand):
 
     @guarded
     def redo(self) -> None:
-        self.ann.store.delete_instance(self.instance_id)
+        store = self.ann.store
+        self.ann.save("the deletion of the object", lambda: store.delete_instance(self.instance_id))
         self.ann.notify(instances=True)
 
     @guarded
     def undo(self) -> None:
-        self.ann.store.restore_instance(self.instance_id)
+        store = self.ann.store
+        self.ann.save("the undo of the deletion", lambda: store.restore_instance(self.instance_id))
         self.ann.notify(instances=True)
 
 
@@ -294,12 +337,14 @@ class SetCategoryCommand(QUndoCommand):
 
     @guarded
     def redo(self) -> None:
-        self.ann.store.set_instance_category(self.instance_id, self.new)
+        store, iid, cid = self.ann.store, self.instance_id, self.new
+        self.ann.save("the object's category", lambda: store.set_instance_category(iid, cid))
         self.ann.notify(instances=True)
 
     @guarded
     def undo(self) -> None:
-        self.ann.store.set_instance_category(self.instance_id, self.old)
+        store, iid, cid = self.ann.store, self.instance_id, self.old
+        self.ann.save("the object's category", lambda: store.set_instance_category(iid, cid))
         self.ann.notify(instances=True)
 
 
@@ -317,13 +362,17 @@ class BrushCommand(QUndoCommand):
         self.new = np.asarray(new, bool).copy()
 
     def _write(self, patch: np.ndarray) -> None:
-        store = self.ann.store
+        store, iid = self.ann.store, self.instance_id
         y0, y1, x0, x1 = self.box
-        mask = store.instance_mask(self.instance_id).copy()
-        mask[y0:y1, x0:x1] = patch
-        # attach_draft=False: a stroke never takes the draft's clicks (the annotator refuses to brush an object
-        # that is being re-opened, this is belt and braces)
-        store.update_instance_mask(self.instance_id, mask, attach_draft=False)
+
+        def write() -> None:  # the mask as it is in the project when this runs (after any stroke before it)
+            mask = store.instance_mask(iid).copy()
+            mask[y0:y1, x0:x1] = patch
+            # attach_draft=False: a stroke never takes the draft's clicks (the annotator refuses to brush an
+            # object that is being re-opened, this is belt and braces)
+            store.update_instance_mask(iid, mask, attach_draft=False)
+
+        self.ann.save(f"the {self.text()} stroke", write)
         self.ann.notify(instances=True)
 
     @guarded

@@ -352,7 +352,13 @@ class MainWindow(QMainWindow):
         self.st_busy = QLabel("")
         self.st_slice = QLabel("")
         self.st_brush = QLabel("")
-        for w in (self.st_brush, self.st_slice, self.st_busy, self.st_object, self.st_saved, self.st_ms, self.st_device):
+        self.st_unsaved = QLabel("")  # changes kept in memory because the disk is full
+        self.st_unsaved.setStyleSheet("color: #c0392b; font-weight: bold")
+        self.st_unsaved.setToolTip("The disk is full: these changes are kept in memory and saved as soon as there is "
+                                   "space. Free some space; keep this window open until this goes away.")  # fmt: skip
+        self.st_unsaved.hide()
+        for w in (self.st_unsaved, self.st_brush, self.st_slice, self.st_busy, self.st_object, self.st_saved,
+                  self.st_ms, self.st_device):  # fmt: skip
             sb.addPermanentWidget(w)
         self.st_saved.setToolTip("Objects finished in this project, and the human clicks that accepted pseudo "
                                  "clicks saved")  # fmt: skip
@@ -371,6 +377,7 @@ class MainWindow(QMainWindow):
         a.proposalChanged.connect(lambda: c.set_proposal(a.proposal))
         a.statsChanged.connect(self._update_status)
         a.message.connect(self.show_message)
+        a.unsavedChanged.connect(self._on_unsaved)
         a.clicksChanged.connect(self._maybe_refresh_files)
         a.modelReady.connect(self._on_model)
         a.busyChanged.connect(lambda b: self.st_busy.setText("⏳ predicting…" if b else ""))
@@ -857,14 +864,45 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ messages
     def show_message(self, level: str, text: str) -> None:
-        self.statusBar().showMessage(text.splitlines()[0] if text else "", 8000)
-        if level == "error":
-            box = QMessageBox(QMessageBox.Icon.Critical, "PseudoClick", text, QMessageBox.StandardButton.Ok, self)
+        """The first line goes to the status bar; an "error" (and a "notice": something the user should read
+        once, such as what was skipped while opening a project) also opens a non-blocking box with all of it."""
+        self.statusBar().showMessage(text.splitlines()[0] if text else "", 15000 if level == "notice" else 8000)
+        if level in ("error", "notice"):
+            icon = QMessageBox.Icon.Critical if level == "error" else QMessageBox.Icon.Warning
+            box = QMessageBox(icon, "PseudoClick", text, QMessageBox.StandardButton.Ok, self)
             box.setModal(False)
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             box.finished.connect(lambda _=0, b=box: self._boxes.remove(b) if b in self._boxes else None)
             self._boxes.append(box)
             box.show()
+
+    def _on_unsaved(self, n: int) -> None:
+        self.st_unsaved.setText(f"⚠ {n} change{'s' if n != 1 else ''} not saved yet: the disk is full")
+        self.st_unsaved.setVisible(n > 0)
+
+    def ask_unsaved(self, n: int) -> str:
+        """What to do with ``n`` changes that cannot be saved (full disk) before the project goes: "retry",
+        "discard" or "cancel"."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Not saved: the disk is full",
+                          f"{n} change{'s are' if n != 1 else ' is'} not saved yet because the disk is full.\n\n"
+                          "Free some space on the disk, then choose Retry. Discard loses them.",
+                          QMessageBox.StandardButton.Retry | QMessageBox.StandardButton.Discard
+                          | QMessageBox.StandardButton.Cancel, self)  # fmt: skip
+        answer = box.exec()
+        return {QMessageBox.StandardButton.Retry: "retry",
+                QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")  # fmt: skip
+
+    def settle_unsaved(self) -> bool:
+        """Before the project is closed: write what the full disk held back, asking the user while it still
+        cannot be written. False when the user keeps the project open (Cancel)."""
+        a = self.ann
+        while a.unsaved and not a.retry_unsaved():
+            choice = self.ask_unsaved(a.unsaved)
+            if choice == "discard":
+                a.discard_unsaved()
+            elif choice == "cancel":
+                return False
+        return True
 
     def _on_model(self, device: str, warning: str) -> None:
         if warning:
@@ -893,6 +931,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ files
     def open_project(self, path, *, ask_read_only: bool = True) -> bool:
         """Open (or create) a project. When another running PseudoClick holds it, offer to open it read-only."""
+        if not self.settle_unsaved():
+            return False
         try:
             self.ann.open_project(path)
         except Exception as exc:  # noqa: BLE001 - a bad or busy project is a message, never a crash
@@ -1099,6 +1139,9 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ lifecycle
     def closeEvent(self, event) -> None:
+        if not self.settle_unsaved():
+            event.ignore()
+            return
         s = self.settings
         try:
             s.window_geometry = bytes(self.saveGeometry().toBase64()).decode()

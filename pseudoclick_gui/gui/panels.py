@@ -240,9 +240,13 @@ class CategoriesPanel(QWidget):
         if n:
             self.list.setCurrentRow((self.list.currentRow() + 1) % n)
 
-    def _try(self, fn) -> bool:
+    def _try(self, what: str, fn) -> bool:
+        """Make a category change through the annotator (kept in memory and saved later when the disk is full);
+        False with a message when the project refuses it."""
+        if not self.ann._can_edit():
+            return False
         try:
-            fn()
+            self.ann.save(what, fn)
         except PseudoClickError as exc:
             QMessageBox.warning(self, "Categories", str(exc))
             return False
@@ -257,9 +261,12 @@ class CategoriesPanel(QWidget):
             name, ok = QInputDialog.getText(self, "New category", "Name:")
             if not ok or not name.strip():
                 return
-        holder = {}
-        if self._try(lambda: holder.setdefault("id", self.ann.store.add_category(name))):
-            self.ann.set_category(holder["id"])
+        store = self.ann.store
+
+        def write() -> None:  # the new category becomes the current one once it is in the project
+            self.ann.set_category(store.add_category(name))
+
+        if self._try("the new category", write):
             self.refresh()
 
     def _selected(self):
@@ -273,7 +280,8 @@ class CategoriesPanel(QWidget):
         old = self.ann.store.category(cid).name
         name, ok = QInputDialog.getText(self, "Rename category", "Name:", text=old)
         if ok and name.strip() and name != old:
-            self._try(lambda: self.ann.store.rename_category(cid, name))
+            store = self.ann.store
+            self._try("the category's name", lambda: store.rename_category(cid, name))
 
     def recolour(self) -> None:
         cid = self._selected()
@@ -281,7 +289,8 @@ class CategoriesPanel(QWidget):
             return
         c = QColorDialog.getColor(QColor(self.ann.store.category(cid).color), self, "Category colour")
         if c.isValid():
-            self._try(lambda: self.ann.store.set_category_color(cid, c.name()))
+            store, color = self.ann.store, c.name()
+            self._try("the category's colour", lambda: store.set_category_color(cid, color))
 
     def delete(self) -> None:
         cid = self._selected()
@@ -299,7 +308,8 @@ class CategoriesPanel(QWidget):
             if not ok:
                 return
             target = others[names.index(name)].id
-        if self._try(lambda: self.ann.store.delete_category(cid, reassign_to=target)):
+        store = self.ann.store
+        if self._try("the deletion of the category", lambda: store.delete_category(cid, reassign_to=target)):
             if self.ann.category_id == cid:
                 self.ann.set_category(others[0].id)
             self.refresh()
