@@ -201,6 +201,7 @@ class Annotator(QObject):
         self._view_timer.timeout.connect(self._save_view)
         # changes the project could not take because the disk is full, oldest first: (what, key, write)
         self._unsaved: list[tuple[str, object, object]] = []
+        self._unsaved_objects: dict = {}  # finish command -> (image id, mask, category id) of a queued new object
         self._retry_timer = QTimer(self)
         self._retry_timer.setInterval(RETRY_SAVE_MS)
         self._retry_timer.timeout.connect(self.retry_unsaved)
@@ -312,6 +313,18 @@ class Annotator(QObject):
             return False
         return True
 
+    def show_unsaved_object(self, owner, image_id: int, mask: np.ndarray, category_id) -> None:
+        """A finished object whose write waits for space is still drawn (``unsaved_objects``) until ``owner``
+        (its command) drops it: when the write runs, or when the finish is undone."""
+        self._unsaved_objects[owner] = (image_id, mask, category_id)
+
+    def drop_unsaved_object(self, owner) -> None:
+        self._unsaved_objects.pop(owner, None)
+
+    def unsaved_objects(self, image_id: int | None) -> list[tuple[np.ndarray, int | None]]:
+        """(mask, category id) of the finished objects of ``image_id`` that are not in the project yet."""
+        return [(m, c) for i, m, c in self._unsaved_objects.values() if i == image_id]
+
     @property
     def unsaved(self) -> int:
         """How many changes are kept in memory because the disk is full."""
@@ -362,6 +375,7 @@ class Annotator(QObject):
         if n:
             log.error("%d change(s) not saved (the disk is full) were discarded", n)
         self._unsaved.clear()
+        self._unsaved_objects.clear()
         self._retry_timer.stop()
         self.unsavedChanged.emit(0)
         return n

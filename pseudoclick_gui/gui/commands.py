@@ -165,7 +165,13 @@ class FinishCommand(_ObjectSwitch):
                     store.restore_instance(self.instance_id)
                     store.save_draft(self.image_id, self.old_mask, instance_id=self.instance_id)
                     store.update_instance_mask(self.instance_id, self.old_mask)
-        self.ann.save("the finished object", write)
+
+        def write_and_show() -> None:
+            write()
+            self.ann.drop_unsaved_object(self)  # the project has it now: drawn from there
+
+        if not self.ann.save("the finished object", write_and_show) and self.old_reopened is None:
+            self.ann.show_unsaved_object(self, self.image_id, self.old_mask, self.category_id)
         self._done_once = True
         self._go_new()
         self.ann.notify(instances=True)
@@ -188,6 +194,7 @@ class FinishCommand(_ObjectSwitch):
                     store.detach_clicks_to_draft(self.instance_id)
                     store.save_draft(self.image_id, self.old_mask, seed=self.old_seed)
 
+        self.ann.drop_unsaved_object(self)  # it is the current object again
         self.ann.save("the undo of the finished object", write)
         self._go_old()
         self.ann.notify(instances=True)

@@ -477,6 +477,11 @@ class MainWindow(QMainWindow):
         colors = {c.id: c.color for c in a.store.categories()}
         insts = [i for i in a.store.instances(a.image_id) if not i.hidden and i.id != a.reopened]
         layers = [(self._instance_mask(i), ov.instance_color(colors.get(i.category_id, "#ff00ff"), i.id)) for i in insts]
+        outlines = [(self._instance_outline(i, m), c) for i, (m, c) in zip(insts, layers)]
+        for mask, cid in a.unsaved_objects(a.image_id):  # finished, waiting for space on the disk: still shown
+            m = ov.downsample(mask, self._scale)
+            layers.append((m, colors.get(cid, "#ff00ff")))
+            outlines.append((ov.mask_outlines(m, self._scale), colors.get(cid, "#ff00ff")))
         shape = self._display_shape()
         if self.actions["toggle_contours"].isChecked():
             self.canvas.set_layer("instances", None)
@@ -484,7 +489,7 @@ class MainWindow(QMainWindow):
             rgba = ov.paint_masks(layers, shape, thickness=0)
             self.canvas.set_layer("instances", ov.rgba_to_qimage(rgba))
         # outlines: vector paths with cosmetic pens, one screen pixel wide at any zoom
-        self.canvas.set_outlines("instances", [(self._instance_outline(i, m), c) for i, (m, c) in zip(insts, layers)])
+        self.canvas.set_outlines("instances", outlines)
         self.instances_panel.refresh()
 
     def _instance_outline(self, inst, mask: np.ndarray) -> list:

@@ -75,10 +75,12 @@ def test_clicks_and_a_finished_object_wait_in_memory_until_there_is_space(make_w
     assert len([t for t in _boxes(w) if t.startswith("Not saved yet")]) == 1  # told once, then the count
     qtbot.wait(700)  # retried while full: still waiting, nothing dropped
     assert a.unsaved >= 3 and a.store.instances(a.image_id) == []
+    (shown,) = a.unsaved_objects(a.image_id)  # still drawn on the canvas
+    assert shown[0][40, 40]
 
     disk.full = False
     qtbot.waitUntil(lambda: a.unsaved == 0, timeout=5000)
-    assert not w.st_unsaved.isVisibleTo(w)
+    assert not w.st_unsaved.isVisibleTo(w) and a.unsaved_objects(a.image_id) == []
     (inst,) = a.store.instances(a.image_id)
     assert inst.mask()[40, 40]
     assert [(c.x, c.y) for c in a.store.clicks(instance_id=inst.id)] == [(40, 40), (46, 44)]
@@ -242,3 +244,27 @@ def test_a_project_without_warnings_opens_quietly(make_window, images, tmp_path,
     w = make_window(tmp_path / "ok.pcproj", images[:1])
     assert w.ann.store.warnings == [] and _boxes(w) == []
     assert np.asarray(w.ann.rgb).size
+
+
+def test_undoing_a_finish_that_waits_for_space_gives_the_object_back(make_window, images, tmp_path, qtbot,
+                                                                     monkeypatch):  # fmt: skip
+    w = make_window(tmp_path / "p.pcproj", images[:1])
+    a = w.ann
+    disk = Disk(a.store, monkeypatch)
+    disk.full = True
+    click_pixel(qtbot, w, 40, 40)
+    wait_idle(qtbot, w)
+    assert a.finish()
+    wait_idle(qtbot, w)
+    assert len(a.unsaved_objects(a.image_id)) == 1
+    a.undo()
+    wait_idle(qtbot, w)
+    assert a.unsaved_objects(a.image_id) == [] and len(a.clicks) == 1  # the current object again
+    a.redo()
+    wait_idle(qtbot, w)
+    assert len(a.unsaved_objects(a.image_id)) == 1 and a.clicks == []
+    disk.full = False
+    qtbot.waitUntil(lambda: a.unsaved == 0, timeout=5000)
+    (inst,) = a.store.instances(a.image_id)
+    assert [(c.x, c.y) for c in a.store.clicks(instance_id=inst.id)] == [(40, 40)]
+    assert a.unsaved_objects(a.image_id) == []
