@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -205,12 +206,6 @@ class Session:
 
     image = property(lambda self: self._image, doc="The current image as the network sees it (H x W x 3 uint8).")
 
-    @property
-    def image_shape(self) -> tuple[int, int]:
-        """(H, W) of the current image."""
-        self._need_image()
-        return self._image.shape[:2]
-
     def reset(self) -> None:
         """Forget the current object's clicks and mask (the image stays)."""
         with self._lock:
@@ -309,11 +304,12 @@ class Session:
             self._human.append(click)
             return click
 
-    def propose_pseudo_click(self) -> Click | None:
+    def propose_pseudo_click(self, cancelled: Callable[[], bool] | None = None) -> Click | None:
         """The next click the network suggests (runs ``predict`` first when clicks changed), by the image's
         rule (``image_rule``); None before the first human click or when nothing qualifies. The search runs on
         the network's own output grid (the zoom-in crop), so its cost does not grow with the photo; the click
-        is mapped back to image pixels."""
+        is mapped back to image pixels. ``cancelled``: asked between network passes; when it answers True the
+        search stops and returns None (an app whose user clicked again meanwhile)."""
         with self._lock:
             step = self._crop_step()
             if step is None:
@@ -321,7 +317,7 @@ class Session:
             t, maps = step
             rule = self.image_rule
             if rule.source == "scored":
-                return self._propose_scored(t, rule)
+                return self._propose_scored(t, rule, cancelled)
             scale = (t.out_w / (t.roi[2] - t.roi[0])) * (t.out_h / (t.roi[3] - t.roi[1]))
             positives = [t.forward_point(k.x, k.y)[::-1] for k in self._human + self._live_pseudo() if k.positive]
 
@@ -345,13 +341,14 @@ class Session:
         t: CropTransform | None = pred.extra.get("transform")
         return None if t is None else (t, pred.extra["crop_maps"])
 
-    def scored_candidates(self, views: bool | None = None,
-                          sources: tuple[str, ...] | None = None) -> list[tuple[Candidate, dict, Click, np.ndarray]]:
+    def scored_candidates(self, views: bool | None = None, sources: tuple[str, ...] | None = None,
+                          cancelled: Callable[[], bool] | None = None) -> list[tuple[Candidate, dict, Click, np.ndarray]]:
         """The scored rule's candidates for the current step (``engine.pseudo.proposal_candidates``), each with
         its features, the pseudo click it would be (image pixels) and the network's crop maps with it accepted
         (the look-ahead pass, one forward each); [] before the first click. ``views``: also run the mirrored
         pass (its ``view`` candidate and every candidate's ``pview``; by default when the scorer uses it).
-        ``sources``: only these kinds of candidate are looked ahead and returned (default all).
+        ``sources``: only these kinds of candidate are looked ahead and returned (default all); ``cancelled``: as
+        ``propose_pseudo_click``'s ([] once it answers True).
         ``training/proposals.py`` fits the scorer on these."""
         with self._lock:
             step = self._crop_step()
@@ -377,6 +374,8 @@ class Session:
             roi_frac = (t.roi[2] - t.roi[0]) * (t.roi[3] - t.roi[1]) / float(h * w)
             out = []
             for cand in cands:
+                if cancelled is not None and cancelled():
+                    return []
                 x, y = self._to_image(cand.click.col, cand.click.row, t)
                 click = Click(x, y, cand.click.positive, "pseudo", 1.0, int(round(cand.click.area / scale)))
                 after = self._run(t, prev, self._human, live + [click], inputs=inputs)
@@ -385,9 +384,9 @@ class Session:
                 out.append((cand, feats, click, after))
             return out
 
-    def _propose_scored(self, t: CropTransform, rule: ProposalRule) -> Click | None:
+    def _propose_scored(self, t: CropTransform, rule: ProposalRule, cancelled=None) -> Click | None:
         best = None
-        for cand, feats, click, after in self.scored_candidates():
+        for cand, feats, click, after in self.scored_candidates(cancelled=cancelled):
             p = rule.scorer.probability(cand.source, feats)
             if p is not None and p >= rule.scorer.threshold and (best is None or p > best[0]):
                 best = (p, click, after)

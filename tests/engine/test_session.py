@@ -464,3 +464,23 @@ def test_mirrored_pass_is_the_network_on_the_mirrored_inputs(session):
     np.testing.assert_allclose(mirrored, direct[:, ::-1], atol=1e-5)
 
 
+
+
+def test_a_cancelled_proposal_stops_between_network_passes(monkeypatch):
+    rule = ProposalRule("scored", error_threshold=0.3, scorer=_scorer(0.0, island=("area_frac", 1.0, 3.0),
+                                                                       fn=("area_frac", 1.0, 2.0)))
+    s = Session.from_random(device="cpu", rule=rule)
+    s.set_image(_image(100, 100))
+    s.add_click(30, 30, True)
+    maps = np.zeros((100, 100, 3), np.float32)
+    maps[20:50, 20:50, 0] = 0.9
+    maps[70:90, 70:90, 0] = 0.9  # an island
+    maps[20:40, 52:62, 2] = 0.7  # an FN region
+    _fake_step(monkeypatch, s, maps)
+    passes = []
+    monkeypatch.setattr(s, "_run", lambda *a, **k: passes.append(1) or maps)
+    assert s.propose_pseudo_click() is not None and len(passes) == 2  # one look-ahead per candidate
+    passes.clear()
+    asked = []
+    assert s.propose_pseudo_click(cancelled=lambda: asked.append(1) or len(asked) > 1) is None
+    assert len(passes) == 1  # the user clicked again after the first look-ahead: no second pass
