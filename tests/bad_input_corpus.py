@@ -43,6 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.append(str(Path(__file__).resolve().parent))  # run as a script or loaded by a test: tests/ helpers
+from dicom_series import write_dicom_series  # noqa: E402
+
 CLASSES = ("clear", "correct", "traceback", "hang", "abort", "silent", "misleading")
 TIMEOUT_S = 30.0
 
@@ -90,47 +93,6 @@ def _huge_png_header(w: int, h: int) -> bytes:
 def _photo(h=48, w=64, seed=0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
-
-
-def _write_dicom_series(folder: Path, n: int = 3, series_uid: str | None = None) -> list[Path]:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-
-    folder.mkdir(parents=True, exist_ok=True)
-    series_uid = series_uid or generate_uid()
-    study = generate_uid()
-    out = []
-    for k in range(n):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID = CTImageStorage
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID = study
-        ds.SeriesInstanceUID = series_uid
-        ds.Modality = "CT"
-        ds.InstanceNumber = k + 1
-        ds.ImagePositionPatient = [0.0, 0.0, float(k)]
-        ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-        ds.PixelSpacing = [1.0, 1.0]
-        ds.SliceThickness = 1.0
-        ds.RescaleSlope = 1.0
-        ds.RescaleIntercept = -1024.0
-        ds.Rows, ds.Columns = 16, 16
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = 16
-        ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 1
-        ds.PixelData = (np.arange(256, dtype=np.int16).reshape(16, 16) * (k + 1)).tobytes()
-        p = folder / f"slice{k:03d}.dcm"
-        ds.save_as(p, enforce_file_format=True)
-        out.append(p)
-    return out
 
 
 def _good_project(path: Path, image: Path, volume: Path | None = None) -> None:
@@ -243,7 +205,9 @@ def build_corpus(root: Path) -> list[Case]:
     cases.append(Case("info escape codes in the name", ["info", str(esc)], tags=("info",)))
     # DICOM: a file whose folder has a backup copy of the series in a sub-folder
     dcm = root / "dicom"
-    files = _write_dicom_series(dcm / "series")
+    slices = [np.arange(256, dtype=np.int16).reshape(16, 16) * (k + 1) for k in range(3)]
+    files = write_dicom_series(dcm / "series", slices, [(0.0, 0.0, float(k)) for k in range(3)],
+                               pixel_spacing=(1.0, 1.0), intercept=-1024.0)  # fmt: skip
     (dcm / "series" / "backup").mkdir()
     shutil.copy(files[1], dcm / "series" / "backup" / files[1].name)
     cases.append(Case("info dicom file beside a backup sub-folder", ["info", str(files[0])], "ok", tags=("info",)))

@@ -1,10 +1,16 @@
 import csv
 import os
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+
+# the tests' shared helpers; appended, so that tests/gui (put first by its conftest) finds its own conftest
+sys.path.append(str(Path(__file__).parent))
+
+from dicom_series import write_dicom_series as _write_dicom_series  # noqa: E402
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -41,3 +47,9 @@ def tiny_dataset(tmp_path):
         w.writeheader()
         w.writerows(rows)
     return root
+
+
+@pytest.fixture
+def write_dicom_series():
+    """tests/dicom_series.py's writer: ``write_dicom_series(folder, slices, positions, **tags)``."""
+    return _write_dicom_series

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import click_pixel, wait_idle
+from dicom_series import write_dicom_series
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
@@ -165,31 +166,12 @@ def test_window_preset_and_drag_change_the_display_not_the_network_input(make_wi
 
 
 def _write_dicom(folder, series_uid, n, value, description):
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for k in range(n):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.3", series_uid
-        ds.Modality, ds.SeriesDescription, ds.InstanceNumber = "CT", description, k + 1
-        ds.ImagePositionPatient = [0.0, 0.0, 2.0 * k + (0.7 if k == n - 1 else 0.0)]  # an irregular last gap
-        ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-        ds.PixelSpacing = [0.5, 0.5]
-        ds.RescaleSlope, ds.RescaleIntercept = 1.0, -1024.0
-        ds.Rows, ds.Columns = 16, 20
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        arr = np.full((16, 20), value, np.uint16)
-        arr[4:12, 5:15] = value + 400
-        ds.PixelData = arr.tobytes()
-        ds.save_as(folder / f"{description}_{k:02d}.dcm", enforce_file_format=True)
+    arr = np.full((16, 20), value, np.uint16)
+    arr[4:12, 5:15] = value + 400
+    positions = [(0.0, 0.0, 2.0 * k + (0.7 if k == n - 1 else 0.0)) for k in range(n)]  # an irregular last gap
+    write_dicom_series(folder, [arr] * n, positions, pixel_spacing=(0.5, 0.5), intercept=-1024.0,
+                       series_uid=series_uid, study_uid="1.2.3", description=description,
+                       names=[f"{description}_{k:02d}.dcm" for k in range(n)])  # fmt: skip
 
 
 def test_dicom_folder_with_two_series_asks_which_and_warnings_are_shown(make_window, tmp_path, qtbot, monkeypatch):

@@ -1,10 +1,14 @@
+"""A synthetic DICOM series writer shared by the tests (tests/conftest.py's ``write_dicom_series`` fixture,
+the GUI volume tests) and by tests/bad_input_corpus.py."""
+
+from __future__ import annotations
+
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 
-def _write_dicom_series(
+def write_dicom_series(
     folder: Path,
     slices: list[np.ndarray],
     positions: list[tuple[float, float, float]],
@@ -14,19 +18,20 @@ def _write_dicom_series(
     slope=1.0,
     intercept=0.0,
     series_uid=None,
+    study_uid=None,
     modality="CT",
     description="synthetic",
     names=None,
     instance_numbers=None,
     gantry_tilt=None,
-):
+) -> list[Path]:
     """Write one file per slice; returns the paths. Pixel arrays are stored values (before rescale)."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
     folder.mkdir(parents=True, exist_ok=True)
     series_uid = series_uid or generate_uid()
-    study_uid = generate_uid()
+    study_uid = study_uid or generate_uid()
     paths = []
     for k, (arr, pos) in enumerate(zip(slices, positions)):
         meta = FileMetaDataset()
@@ -63,8 +68,3 @@ def _write_dicom_series(
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
-
-
-@pytest.fixture
-def write_dicom_series():
-    return _write_dicom_series
