@@ -461,15 +461,20 @@ def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly inside *folder* (not recursive), hidden files skipped, in natural order."""
+def _folder_entries(folder: str | Path) -> list[Path]:
+    """Everything directly inside *folder*; ImageLoadError when it is not a folder or cannot be listed."""
     d = Path(folder)
     if not d.is_dir():
         raise ImageLoadError(f"{d}: not a folder")
     try:
-        entries = list(d.iterdir())
+        return list(d.iterdir())
     except OSError as exc:
         raise ImageLoadError(f"{d}: cannot list ({exc.strerror or exc})") from None
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly inside *folder* (not recursive), hidden files skipped, in natural order."""
+    entries = _folder_entries(folder)
     files = [e for e in entries if not e.name.startswith(".") and is_image_file(e) and e.is_file()]
     return sorted(files, key=natural_key)
 
@@ -505,13 +510,7 @@ def scan_folder(folder: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]
     broken links, FIFOs and other special files, unreadable entries and images in a format this app does
     not read (GIF, WebP, ...). Other files (text, JSON, hidden files) and sub-folders are not listed.
     Never opens a file (a FIFO would block)."""
-    d = Path(folder)
-    if not d.is_dir():
-        raise ImageLoadError(f"{d}: not a folder")
-    try:
-        entries = list(d.iterdir())
-    except OSError as exc:
-        raise ImageLoadError(f"{d}: cannot list ({exc.strerror or exc})") from None
+    entries = _folder_entries(folder)
     images: list[Path] = []
     problems: list[tuple[Path, str]] = []
     for e in sorted(entries, key=natural_key):
