@@ -288,32 +288,32 @@ def validate_coco(data, source="COCO file") -> tuple[list[dict], list[dict], lis
     for key, value in (("categories", cats), ("annotations", anns)):
         if not isinstance(value, list):
             raise ProjectError(f"{source}: '{key}' is {_a(value)}, not a list")
-    cat_ids: set[int] = set()
-    for k, c in enumerate(cats):
-        if not isinstance(c, dict):
-            bad(f"categories[{k}] is {_a(c)}, not an object")
-        elif not _is_int(c.get("id")):
-            bad(f"categories[{k}]: 'id' is {'missing' if 'id' not in c else 'not an integer'}")
-        elif c["id"] in cat_ids:
-            bad(f"categories[{k}]: duplicate id {c['id']}")
-        elif c.get("name") is not None and not isinstance(c.get("name"), str):
-            bad(f"categories[{k}]: 'name' is not a string")
-        else:
-            cat_ids.add(c["id"])
-    img_ids: set[int] = set()
-    for k, im in enumerate(data["images"]):
-        if not isinstance(im, dict):
-            bad(f"images[{k}] is {_a(im)}, not an object")
-        elif not _is_int(im.get("id")):
-            bad(f"images[{k}]: 'id' is {'missing' if 'id' not in im else 'not an integer'}")
-        elif im["id"] in img_ids:
-            bad(f"images[{k}]: duplicate id {im['id']} (the same image listed twice)")
-        elif not isinstance(im.get("file_name"), str) or not im["file_name"].strip():
-            bad(f"images[{k}] (id {im['id']}): 'file_name' is missing or not a string")
-        elif any(im.get(d) is not None and not (_is_int(im[d]) and im[d] >= 0) for d in ("width", "height")):
-            bad(f"images[{k}] (id {im['id']}): width/height are not non-negative integers")
-        else:
-            img_ids.add(im["id"])
+    def name_problem(c: dict) -> str | None:
+        if c.get("name") is not None and not isinstance(c.get("name"), str):
+            return ": 'name' is not a string"
+        return None
+
+    def image_problem(im: dict) -> str | None:
+        if not isinstance(im.get("file_name"), str) or not im["file_name"].strip():
+            return f" (id {im['id']}): 'file_name' is missing or not a string"
+        if any(im.get(d) is not None and not (_is_int(im[d]) and im[d] >= 0) for d in ("width", "height")):
+            return f" (id {im['id']}): width/height are not non-negative integers"
+        return None
+
+    for key, entries, problem, twice in (("categories", cats, name_problem, ""),
+                                         ("images", data["images"], image_problem, " (the same image listed twice)")):  # fmt: skip
+        ids: set[int] = set()
+        for k, e in enumerate(entries):
+            if not isinstance(e, dict):
+                bad(f"{key}[{k}] is {_a(e)}, not an object")
+            elif not _is_int(e.get("id")):
+                bad(f"{key}[{k}]: 'id' is {'missing' if 'id' not in e else 'not an integer'}")
+            elif e["id"] in ids:
+                bad(f"{key}[{k}]: duplicate id {e['id']}{twice}")
+            elif why := problem(e):
+                bad(f"{key}[{k}]{why}")
+            else:
+                ids.add(e["id"])
     for k, a in enumerate(anns):
         if not isinstance(a, dict):
             bad(f"annotations[{k}] is {_a(a)}, not an object")
