@@ -153,41 +153,39 @@ def to_percent(x: float, y: float, width: int, height: int) -> tuple[float, floa
     return (x + 0.5) / width * 100.0, (y + 0.5) / height * 100.0
 
 
-def brush_region(rle: list[int], width: int, height: int, interaction: Interaction, score: float) -> dict:
+def _region(region_id: str, from_name: str, kind: str, width: int, height: int, interaction: Interaction,
+            value: dict, **fields) -> dict:
+    """A Label Studio result region on the image: the common keys, *value* with the label under *kind*,
+    then *fields* (score, ...)."""
     return {
-        "id": "pcmask-" + _short_hash(interaction.label, len(interaction.points), width, height),
-        "from_name": interaction.brush or "brush",
+        "id": region_id,
+        "from_name": from_name,
         "to_name": interaction.to_name or "image",
-        "type": "brushlabels",
+        "type": kind,
         "original_width": width,
         "original_height": height,
         "image_rotation": 0,
-        "value": {"format": "rle", "rle": rle, "brushlabels": [interaction.label] if interaction.label else []},
-        "score": round(float(score), 4),
+        "value": {**value, kind: [interaction.label] if interaction.label else []},
+        **fields,
         "readonly": False,
     }
+
+
+def brush_region(rle: list[int], width: int, height: int, interaction: Interaction, score: float) -> dict:
+    return _region("pcmask-" + _short_hash(interaction.label, len(interaction.points), width, height),
+                   interaction.brush or "brush", "brushlabels", width, height, interaction,
+                   {"format": "rle", "rle": rle}, score=round(float(score), 4))  # fmt: skip
 
 
 def pseudo_click_region(x: float, y: float, positive: bool, confidence: float, width: int, height: int,
                         interaction: Interaction) -> dict:
     px, py = to_percent(x, y, width, height)
     sign = "object" if positive else "background"
-    return {
-        "id": PSEUDO_ID_PREFIX + _short_hash(round(x, 2), round(y, 2), positive, width, height),
-        "from_name": interaction.keypoint or "keypoint",
-        "to_name": interaction.to_name or "image",
-        "type": "keypointlabels",
-        "original_width": width,
-        "original_height": height,
-        "image_rotation": 0,
-        "value": {"x": px, "y": py, "width": 1.0,
-                  "keypointlabels": [interaction.label] if interaction.label else []},
-        "is_positive": bool(positive),
-        "score": round(float(confidence), 4),
-        "meta": {"text": [f"pseudo click (suggestion, {sign}), confidence {confidence:.2f}: "
-                          "keep it to accept, delete it to ignore"]},
-        "readonly": False,
-    }
+    return _region(PSEUDO_ID_PREFIX + _short_hash(round(x, 2), round(y, 2), positive, width, height),
+                   interaction.keypoint or "keypoint", "keypointlabels", width, height, interaction,
+                   {"x": px, "y": py, "width": 1.0}, is_positive=bool(positive), score=round(float(confidence), 4),
+                   meta={"text": [f"pseudo click (suggestion, {sign}), confidence {confidence:.2f}: "
+                                  "keep it to accept, delete it to ignore"]})  # fmt: skip
 
 
 def _short_hash(*parts) -> str:
