@@ -36,6 +36,15 @@ def _project_with_image(tmp_path, image_dir):
     return s, iid, cid
 
 
+def _damage(path, *statements) -> None:
+    """Run SQL statements (a string, or ``(sql, parameters)``) on a closed project file, as another program."""
+    conn = sqlite3.connect(path)
+    for st in statements:
+        conn.execute(*((st,) if isinstance(st, str) else st))
+    conn.commit()
+    conn.close()
+
+
 # ------------------------------------------------------------------------------------------- full disk
 def test_full_disk_says_so_keeps_the_store_usable_and_a_retry_saves(tmp_path, image_dir, rng, blob):
     s, iid, cid = _project_with_image(tmp_path, image_dir)
@@ -194,10 +203,7 @@ def test_sigkill_rounds_lose_no_reported_commit_and_leave_no_lock_behind(tmp_pat
 def test_missing_table_is_refused_at_open_and_never_written(tmp_path, image_dir):
     s, iid, cid = _project_with_image(tmp_path, image_dir)
     s.close()
-    conn = sqlite3.connect(tmp_path / "p.pcproj")
-    conn.execute("DROP TABLE drafts")
-    conn.commit()
-    conn.close()
+    _damage(tmp_path / "p.pcproj", "DROP TABLE drafts")
     before = _sha(tmp_path / "p.pcproj")
     for ro in (False, True):
         with pytest.raises(ProjectError, match="damaged.*drafts"):
@@ -209,10 +215,7 @@ def test_missing_table_is_refused_at_open_and_never_written(tmp_path, image_dir)
 def test_unreadable_volume_row_is_refused_at_open(tmp_path):
     with ProjectStore.open(tmp_path / "p.pcproj") as s:
         s.add_volume(tmp_path / "v.nii.gz", kind="nifti", shape=(4, 4, 4))
-    conn = sqlite3.connect(tmp_path / "p.pcproj")
-    conn.execute("UPDATE volumes SET shape = '[4, \"x\"'")
-    conn.commit()
-    conn.close()
+    _damage(tmp_path / "p.pcproj", "UPDATE volumes SET shape = '[4, \"x\"'")
     with pytest.raises(ProjectError, match="damaged: volume 1"):
         ProjectStore.open(tmp_path / "p.pcproj")
 
@@ -222,12 +225,12 @@ def test_bad_setting_and_unknown_click_kind_do_not_stop_the_project(tmp_path, im
     good = s.record_click(iid, 1, 1, True)
     bad = s.record_click(iid, 2, 2, True)
     s.close()
-    conn = sqlite3.connect(tmp_path / "p.pcproj")
-    conn.execute("PRAGMA ignore_check_constraints = ON")
-    conn.execute("UPDATE clicks SET kind = 'bogus' WHERE id = ?", (bad,))
-    conn.execute("INSERT INTO settings (key, value) VALUES ('gui.category', '{oops')")
-    conn.commit()
-    conn.close()
+    _damage(
+        tmp_path / "p.pcproj",
+        "PRAGMA ignore_check_constraints = ON",
+        ("UPDATE clicks SET kind = 'bogus' WHERE id = ?", (bad,)),
+        "INSERT INTO settings (key, value) VALUES ('gui.category', '{oops')",
+    )
     with ProjectStore.open(tmp_path / "p.pcproj") as s:
         assert s.get_setting("gui.category", 5) == 5
         assert [c.id for c in s.clicks(iid)] == [good]
@@ -239,10 +242,7 @@ def test_size0_image_row_is_repaired_at_open_and_the_draft_saves(tmp_path, image
     s, iid, cid = _project_with_image(tmp_path, image_dir)
     w, h = s.image(iid).width, s.image(iid).height
     s.close()
-    conn = sqlite3.connect(tmp_path / "p.pcproj")
-    conn.execute("UPDATE images SET width = 0, height = 0")
-    conn.commit()
-    conn.close()
+    _damage(tmp_path / "p.pcproj", "UPDATE images SET width = 0, height = 0")
     with ProjectStore.open(tmp_path / "p.pcproj", read_only=True) as ro:  # viewing cannot repair: it says so
         assert any("no size" in x for x in ro.warnings)
     with ProjectStore.open(tmp_path / "p.pcproj") as s:
@@ -256,10 +256,7 @@ def test_size0_image_row_is_repaired_at_open_and_the_draft_saves(tmp_path, image
 def test_size0_image_row_that_cannot_be_repaired_gives_a_clear_error(tmp_path, image_dir, rng, blob):
     s, iid, cid = _project_with_image(tmp_path, image_dir)
     s.close()
-    conn = sqlite3.connect(tmp_path / "p.pcproj")
-    conn.execute("UPDATE images SET width = 0, height = 0, path = 'gone.png'")
-    conn.commit()
-    conn.close()
+    _damage(tmp_path / "p.pcproj", "UPDATE images SET width = 0, height = 0, path = 'gone.png'")
     with ProjectStore.open(tmp_path / "p.pcproj") as s:
         assert any("no size" in x for x in s.warnings)
         with pytest.raises(ProjectError, match="no size in the project"):
