@@ -32,6 +32,9 @@ def save_checkpoint(model: PseudoClickNet, path: str | Path, meta: dict | None =
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # the usual mode of a new file, not mkstemp's private 0600
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)

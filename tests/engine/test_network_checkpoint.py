@@ -219,3 +219,14 @@ def test_float64_beyond_float32_range_is_clipped_with_a_warning():
     with pytest.warns(UserWarning, match="float32"):
         out = to_rgb_uint8(a)
     assert out[0, 0, 0] == 255 and out[7, 7, 0] == 0
+
+
+def test_a_saved_checkpoint_has_the_usual_file_mode(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        save_checkpoint(PseudoClickNet(), tmp_path / "m.pt")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "m.pt").stat().st_mode & 0o777 == 0o644
