@@ -269,7 +269,7 @@ class Session:
 
     def _need_image(self) -> None:
         if self._image is None:
-            raise PseudoClickError("no image: call set_image() first")
+            raise PseudoClickError("no image to segment: none was set, or it could not be used (set_image)")
 
     def _check_click(self, x: float, y: float) -> None:
         h, w = self._image.shape[:2]
