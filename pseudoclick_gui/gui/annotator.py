@@ -202,9 +202,10 @@ class Annotator(QObject):
         # changes the project could not take because the disk is full, oldest first: (what, key, write)
         self._unsaved: list[tuple[str, object, object]] = []
         self._unsaved_objects: dict = {}  # finish command -> (image id, mask, category id) of a queued new object
+        self._unsaved_masks: dict[int, np.ndarray] = {}  # instance id -> its mask as a queued write sets it
         self._retry_timer = QTimer(self)
         self._retry_timer.setInterval(RETRY_SAVE_MS)
-        self._retry_timer.timeout.connect(self.retry_unsaved)
+        self._retry_timer.timeout.connect(self._retry_tick)
 
         def load(st: WorkerState) -> bool:
             try:
@@ -290,15 +291,44 @@ class Annotator(QObject):
         return True
 
     # ------------------------------------------------------------------ saving (a full disk loses nothing)
-    def save(self, what: str, write, key=None) -> bool:
+    def save(self, what: str, write, key=None, mask=None) -> bool:
         """Run ``write()``, the store writes of one change (``what`` names it for messages: "the click").
 
         When the disk is full (DiskFullError) the change stays in memory: ``write`` is queued, every later change
         is queued behind it (the project gets them in order), and the queue is written again every
         RETRY_SAVE_MS and at each new change until it goes through; the user is told once, and
         ``unsavedChanged`` keeps the status bar's count. A queued change with the same ``key`` as the newest
-        one replaces it (a newer draft mask). Returns whether everything is saved now. Other errors raise as
-        before. ``write`` must read ids it needs (a click's store id) when it runs, not when it is made."""
+        one replaces it (a newer draft mask). ``mask=(instance id, mask)``: the write sets that instance's mask;
+        until it is in, :meth:`instance_mask` and the canvas use it. Returns whether everything is saved now.
+        Other errors raise as before. ``write`` must read ids it needs (a click's store id) when it runs, not
+        when it is made."""
+        if mask is None:
+            return self._save(what, write, key)
+        iid, m = int(mask[0]), mask[1]
+        ran = []
+
+        def write_mask() -> None:
+            write()
+            ran.append(True)
+            if self._unsaved_masks.get(iid) is m:
+                del self._unsaved_masks[iid]
+
+        ok = self._save(what, write_mask, key)
+        if not ran:
+            self._unsaved_masks[iid] = m
+        return ok
+
+    def instance_mask(self, instance_id: int) -> np.ndarray:
+        """A finished object's mask as the user last made it: the one a write waiting for space sets, else the
+        project's."""
+        m = self._unsaved_masks.get(int(instance_id))
+        return m.copy() if m is not None else self.store.instance_mask(instance_id)
+
+    def unsaved_mask(self, instance_id: int) -> np.ndarray | None:
+        """The mask a write waiting for space gives ``instance_id``, or None when the project has it."""
+        return self._unsaved_masks.get(int(instance_id))
+
+    def _save(self, what: str, write, key) -> bool:
         if self._unsaved:
             if key is not None and self._unsaved[-1][1] == key:
                 self._unsaved[-1] = (what, key, write)
@@ -343,6 +373,9 @@ class Annotator(QObject):
                                        f"Free some space on the disk; keep this window open until the status bar "
                                        f"says everything is saved.\n\n{exc}")  # fmt: skip
 
+    def _retry_tick(self) -> None:  # a slot returns nothing (a bool given back to Qt upsets PySide's refcounts)
+        self.retry_unsaved()
+
     def retry_unsaved(self) -> bool:
         """Write the changes kept because the disk was full, in order; True when none is left. A change that
         fails for another reason than a full disk is dropped with a message (the rest still goes in)."""
@@ -376,6 +409,7 @@ class Annotator(QObject):
             log.error("%d change(s) not saved (the disk is full) were discarded", n)
         self._unsaved.clear()
         self._unsaved_objects.clear()
+        self._unsaved_masks.clear()
         self._retry_timer.stop()
         self.unsavedChanged.emit(0)
         return n
@@ -962,7 +996,7 @@ class Annotator(QObject):
                 self.message.emit("info", "Nothing to propagate: draw an object (or select one) on this slice first")
                 return False
             inst = self.store.instance(instance_id)
-            mask, category = inst.mask(), inst.category_id
+            mask, category = self.instance_mask(inst.id), inst.category_id
         clicks = derive_clicks(mask)
         if not clicks:
             self.message.emit("info", "Nothing to propagate: the object's mask is empty")
@@ -1093,7 +1127,7 @@ class Annotator(QObject):
             return False
         from .brush import apply_stroke, stroke_patch
 
-        mask = self.store.instance_mask(instance_id)
+        mask = self.instance_mask(instance_id)
         box, patch = stroke_patch(mask.shape, points, radius)
         if box is None:
             return False

@@ -147,7 +147,7 @@ class FinishCommand(_ObjectSwitch):
         self.category_id = category_id
         self.instance_id = self.old_reopened
         self.previous_instance_mask = (
-            ann.store.instance_mask(self.old_reopened) if self.old_reopened is not None else None
+            ann.instance_mask(self.old_reopened) if self.old_reopened is not None else None
         )
         self._done_once = False
 
@@ -170,7 +170,8 @@ class FinishCommand(_ObjectSwitch):
             write()
             self.ann.drop_unsaved_object(self)  # the project has it now: drawn from there
 
-        if not self.ann.save("the finished object", write_and_show) and self.old_reopened is None:
+        mask = None if self.old_reopened is None else (self.old_reopened, self.old_mask)
+        if not self.ann.save("the finished object", write_and_show, mask=mask) and self.old_reopened is None:
             self.ann.show_unsaved_object(self, self.image_id, self.old_mask, self.category_id)
         self._done_once = True
         self._go_new()
@@ -195,7 +196,8 @@ class FinishCommand(_ObjectSwitch):
                     store.save_draft(self.image_id, self.old_mask, seed=self.old_seed)
 
         self.ann.drop_unsaved_object(self)  # it is the current object again
-        self.ann.save("the undo of the finished object", write)
+        mask = None if self.old_reopened is None else (self.old_reopened, self.previous_instance_mask)
+        self.ann.save("the undo of the finished object", write, mask=mask)
         self._go_old()
         self.ann.notify(instances=True)
 
@@ -237,7 +239,7 @@ class ReopenCommand(_ObjectSwitch):
     def __init__(self, ann, instance_id: int):
         super().__init__(ann, "re-open object")
         self.instance_id = instance_id
-        self.mask = ann.store.instance_mask(instance_id)
+        self.mask = ann.instance_mask(instance_id)
 
     @guarded
     def redo(self) -> None:
@@ -371,15 +373,12 @@ class BrushCommand(QUndoCommand):
     def _write(self, patch: np.ndarray) -> None:
         store, iid = self.ann.store, self.instance_id
         y0, y1, x0, x1 = self.box
-
-        def write() -> None:  # the mask as it is in the project when this runs (after any stroke before it)
-            mask = store.instance_mask(iid).copy()
-            mask[y0:y1, x0:x1] = patch
-            # attach_draft=False: a stroke never takes the draft's clicks (the annotator refuses to brush an
-            # object that is being re-opened, this is belt and braces)
-            store.update_instance_mask(iid, mask, attach_draft=False)
-
-        self.ann.save(f"the {self.text()} stroke", write)
+        mask = self.ann.instance_mask(iid)  # as the user sees it (strokes waiting for space on the disk included)
+        mask[y0:y1, x0:x1] = patch
+        # attach_draft=False: a stroke never takes the draft's clicks (the annotator refuses to brush an object
+        # that is being re-opened, this is belt and braces)
+        self.ann.save(f"the {self.text()} stroke", lambda: store.update_instance_mask(iid, mask, attach_draft=False),
+                      mask=(iid, mask))  # fmt: skip
         self.ann.notify(instances=True)
 
     @guarded

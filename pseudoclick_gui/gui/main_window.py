@@ -461,6 +461,9 @@ class MainWindow(QMainWindow):
         return ov.display_size(*self.ann.rgb.shape[:2], self._scale)
 
     def _instance_mask(self, inst) -> np.ndarray:
+        pending = self.ann.unsaved_mask(inst.id)  # a stroke waiting for space on the disk is shown as made
+        if pending is not None:
+            return ov.downsample(pending, self._scale)
         key = (inst.id, inst.updated)
         m = self._mask_cache.get(key)
         if m is None:
@@ -493,6 +496,8 @@ class MainWindow(QMainWindow):
         self.instances_panel.refresh()
 
     def _instance_outline(self, inst, mask: np.ndarray) -> list:
+        if self.ann.unsaved_mask(inst.id) is not None:
+            return ov.mask_outlines(mask, self._scale)
         key = ("outline", inst.id, inst.updated)
         polys = self._mask_cache.get(key)
         if polys is None:

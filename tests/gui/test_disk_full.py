@@ -268,3 +268,26 @@ def test_undoing_a_finish_that_waits_for_space_gives_the_object_back(make_window
     (inst,) = a.store.instances(a.image_id)
     assert [(c.x, c.y) for c in a.store.clicks(instance_id=inst.id)] == [(40, 40)]
     assert a.unsaved_objects(a.image_id) == []
+
+
+def test_overlapping_strokes_on_a_full_disk_undo_exactly_and_are_shown_as_made(make_window, images, tmp_path,
+                                                                               qtbot, monkeypatch):  # fmt: skip
+    w = make_window(tmp_path / "p.pcproj", images[:1])
+    a = w.ann
+    inst = finish_one(qtbot, w)
+    m0 = a.store.instance_mask(inst.id)
+    disk = Disk(a.store, monkeypatch)
+    disk.full = True
+    assert a.brush_stroke(inst.id, [(40, 60), (50, 60)], 3)
+    m1 = a.instance_mask(inst.id)
+    assert m1[60, 45] and not a.store.instance_mask(inst.id)[60, 45]  # shown as made, not in the project yet
+    assert a.brush_stroke(inst.id, [(45, 60), (45, 64)], 3, erase=True)  # erases part of the first stroke
+    m2 = a.instance_mask(inst.id)
+    assert not m2[60, 45] and m2[60, 40]
+    a.undo()  # back to exactly after the first stroke, though the project has neither yet
+    assert np.array_equal(a.instance_mask(inst.id), m1)
+    disk.full = False
+    qtbot.waitUntil(lambda: a.unsaved == 0, timeout=5000)
+    assert np.array_equal(a.store.instance_mask(inst.id), m1) and a.unsaved_mask(inst.id) is None
+    a.undo()
+    assert np.array_equal(a.store.instance_mask(inst.id), m0)
