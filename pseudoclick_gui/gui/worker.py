@@ -157,10 +157,13 @@ class _Worker(QObject):
         if self.pending():  # the user acted meanwhile: this proposal would be stale, the next batch makes one
             return generation
         try:
-            proposal = s.propose_pseudo_click()
+            # a click queued while the search runs stops it between network passes: the next batch proposes
+            proposal = s.propose_pseudo_click(cancelled=self.pending)
         except Exception as exc:  # noqa: BLE001
             self._fail(generation, exc)
             proposal = None
+        if self.pending():  # stopped, or stale already
+            return generation
         self.result.emit(replace(res, proposal=proposal, proposal_pending=False, proposal_only=True,
                                  seconds=time.perf_counter() - t0))  # fmt: skip
         return generation

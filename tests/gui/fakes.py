@@ -164,7 +164,7 @@ class FakeSession:
             fn[: h // 4, : w // 4] = 0.7
         return Prediction(prob, fp, fn, 0.5, 1.0)
 
-    def propose_pseudo_click(self):
+    def propose_pseudo_click(self, cancelled=None):
         if not self.human_clicks:
             return None
         self.predict()
