@@ -48,6 +48,7 @@ from .canvas import Canvas
 from .panels import CategoriesPanel, FilesPanel, InstancesPanel
 from .settings import AppSettings, data_dir
 from .shortcuts import HELP_INTRO, HELP_SAVING, SHORTCUTS, help_html
+from .slots import no_return
 from .volume_view import (
     MARKER_COLORS,
     WINDOW_AUTO,
@@ -247,7 +248,7 @@ class MainWindow(QMainWindow):
                 a.setCheckable(True)
                 a.toggled.connect(checkable[s.action])
             else:
-                a.triggered.connect(lambda _=False, f=slots[s.action]: f())
+                a.triggered.connect(lambda _=False, f=slots[s.action]: no_return(f))
             self.addAction(a)
             self.actions[s.action] = a
         short = {"open_image": "Open", "open_folder": "Folder", "open_volume": "Volume", "prev_image": "◀ Prev", "next_image": "Next ▶",
@@ -270,7 +271,7 @@ class MainWindow(QMainWindow):
                  "export_png": ("Export PNG masks…", lambda: self.export_dialog("png"))}  # fmt: skip
         for k, (text, f) in extra.items():
             a = QAction(text, self)
-            a.triggered.connect(lambda _=False, f=f: f())
+            a.triggered.connect(lambda _=False, f=f: no_return(f))
             self.actions[k] = a
         self.actions["export_coco"].setText("Export COCO (RLE)…")
         self.actions["preferences"].setText("Preferences…")
@@ -366,8 +367,8 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         a, c = self.ann, self.canvas
         c.clicked.connect(self._on_canvas_click)
-        c.proposalClicked.connect(a.accept_proposal)
-        c.spaceTapped.connect(a.finish)
+        c.proposalClicked.connect(lambda: no_return(a.accept_proposal))
+        c.spaceTapped.connect(lambda: no_return(a.finish))
         a.imageChanged.connect(self._on_image)
         a.predictionChanged.connect(self._draw_current)
         a.instancesChanged.connect(self._draw_instances)
@@ -393,7 +394,7 @@ class MainWindow(QMainWindow):
         c.strokeStarted.connect(self._on_stroke_started)
         c.strokeFinished.connect(self._on_stroke_finished)
         vbar = self.volume_bar
-        vbar.sliceRequested.connect(lambda i: self.ann.open_slice(self.ann.axis, i))
+        vbar.sliceRequested.connect(lambda i: no_return(self.ann.open_slice, self.ann.axis, i))
         vbar.axisRequested.connect(self.ann.set_axis)
         vbar.channelRequested.connect(self.ann.set_channel)
         vbar.windowChosen.connect(self.set_window_choice)
@@ -935,7 +936,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         for p in self.settings.recent_projects:
             act = self.recent_menu.addAction(p)
-            act.triggered.connect(lambda _=False, p=p: self.open_project(p))
+            act.triggered.connect(lambda _=False, p=p: no_return(self.open_project, p))
         self.recent_menu.setEnabled(bool(self.settings.recent_projects))
 
     # ------------------------------------------------------------------ files

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from ..errors import PseudoClickError
 from ..project.store import volume_stem
+from .slots import no_return
 
 STATUS_GLYPH = {"untouched": "○", "in_progress": "◐", "done": "●"}
 VOLUME_GLYPH = "▣"
@@ -106,7 +107,7 @@ class InstancesPanel(QWidget):
         self.list = QListWidget()
         self.list.itemChanged.connect(self._visibility)
         self.list.currentItemChanged.connect(lambda *_: self.selectionChanged.emit(self.selected()))
-        self.list.itemDoubleClicked.connect(lambda it: self.ann.reopen_instance(it.data(Qt.ItemDataRole.UserRole)))
+        self.list.itemDoubleClicked.connect(lambda it: no_return(self.ann.reopen_instance, it.data(Qt.ItemDataRole.UserRole)))
         self.category = QComboBox()
         self.category.setToolTip("Category of the selected object")
         self.category.activated.connect(self._set_category)
@@ -210,7 +211,7 @@ class CategoriesPanel(QWidget):
             b = QPushButton(text)
             b.setToolTip(tip)
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space and Enter belong to the canvas, never to a button
-            b.clicked.connect(lambda _=False, f=slot: f())
+            b.clicked.connect(lambda _=False, f=slot: no_return(f))
             b.clicked.connect(self.dialogClosed)
             buttons.addWidget(b)
         lay = QVBoxLayout(self)
