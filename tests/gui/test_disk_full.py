@@ -50,13 +50,18 @@ def _boxes(w) -> list[str]:
     return [b.text() for b in w.findChildren(QMessageBox)]
 
 
-def test_clicks_and_a_finished_object_wait_in_memory_until_there_is_space(make_window, images, tmp_path, qtbot,
-                                                                          monkeypatch):  # fmt: skip
+def _full_disk(make_window, images, tmp_path, monkeypatch):
+    """A window on a new project whose disk is full from now on: (project path, window, annotator, disk)."""
     proj = tmp_path / "p.pcproj"
     w = make_window(proj, images[:1])
-    a = w.ann
-    disk = Disk(a.store, monkeypatch)
+    disk = Disk(w.ann.store, monkeypatch)
     disk.full = True
+    return proj, w, w.ann, disk
+
+
+def test_clicks_and_a_finished_object_wait_in_memory_until_there_is_space(make_window, images, tmp_path, qtbot,
+                                                                          monkeypatch):  # fmt: skip
+    proj, w, a, disk = _full_disk(make_window, images, tmp_path, monkeypatch)
 
     click_pixel(qtbot, w, 40, 40)
     wait_idle(qtbot, w)
@@ -94,10 +99,7 @@ def test_clicks_and_a_finished_object_wait_in_memory_until_there_is_space(make_w
 def test_a_write_goes_in_at_the_next_change_and_undo_keeps_the_order(make_window, images, tmp_path, qtbot,
                                                                     monkeypatch):  # fmt: skip
     monkeypatch.setattr(annotator, "RETRY_SAVE_MS", 60_000)  # only the next change retries here
-    w = make_window(tmp_path / "p.pcproj", images[:1])
-    a = w.ann
-    disk = Disk(a.store, monkeypatch)
-    disk.full = True
+    _, w, a, disk = _full_disk(make_window, images, tmp_path, monkeypatch)
     click_pixel(qtbot, w, 40, 40)
     wait_idle(qtbot, w)
     click_pixel(qtbot, w, 60, 50)
@@ -145,11 +147,7 @@ def test_brush_category_and_visibility_changes_wait_for_space(make_window, image
 
 
 def test_closing_with_unsaved_changes_asks_and_can_wait_for_space(make_window, images, tmp_path, qtbot, monkeypatch):
-    proj = tmp_path / "p.pcproj"
-    w = make_window(proj, images[:1])
-    a = w.ann
-    disk = Disk(a.store, monkeypatch)
-    disk.full = True
+    proj, w, a, disk = _full_disk(make_window, images, tmp_path, monkeypatch)
     click_pixel(qtbot, w, 40, 40)
     wait_idle(qtbot, w)
     asked, answers = [], ["retry", "cancel", "cancel"]
@@ -248,10 +246,7 @@ def test_a_project_without_warnings_opens_quietly(make_window, images, tmp_path,
 
 def test_undoing_a_finish_that_waits_for_space_gives_the_object_back(make_window, images, tmp_path, qtbot,
                                                                      monkeypatch):  # fmt: skip
-    w = make_window(tmp_path / "p.pcproj", images[:1])
-    a = w.ann
-    disk = Disk(a.store, monkeypatch)
-    disk.full = True
+    _, w, a, disk = _full_disk(make_window, images, tmp_path, monkeypatch)
     click_pixel(qtbot, w, 40, 40)
     wait_idle(qtbot, w)
     assert a.finish()
