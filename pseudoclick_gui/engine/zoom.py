@@ -1,4 +1,4 @@
-"""RITM zoom-in (FACTS §3) as a transform with a forward (image -> network crop) and an inverse
+"""RITM zoom-in as a transform with a forward (image -> network crop) and an inverse
 (network output -> image), plus the plain "fit the long side" transform used for the first click.
 
 Rectangles are ``(x0, y0, x1, y1)`` in image pixels, ends exclusive.

@@ -1,4 +1,4 @@
-"""The standard robot user (RITM protocol, FACTS §3), independent of any predictor."""
+"""The standard robot user (the RITM protocol), independent of any predictor."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Training data: dataset folders in the shared layout -> random object-centred or scene crops with simulated
-clicks (RITM's multi-point sampler, FACTS §5), as an infinite iterable stream.
+clicks (RITM's multi-point sampler), as an infinite iterable stream.
 
 A folder holds ``images/``, ``masks/<id>[_<k>].png`` (0/255, one object each) and an index CSV with at
 least the columns ``image`` and ``mask`` (paths relative to the folder). Nothing is copied: files are read
@@ -10,7 +10,7 @@ column is one of the values) and/or ``min_area=N``, joined with ``,``. Example:
 ``../shared/data/camvid_train:0.5:class=car|pedestrian|bicyclist|signsymbol|pole,min_area=400``.
 ``parts=whole`` (for sets whose CSV has a ``level`` column, as CCP's): a ``level=part`` row stands for the
 ``level=object`` mask of the same image that holds it (a garment for its person): the clicks start inside the
-part, the target is the whole (the training data of the "whole" proposal source's second network).
+part, the target is the whole.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Normalized focal loss (RITM, FACTS §5) and the error heads' loss, with ignore pixels (target < 0)."""
+"""Normalized focal loss (RITM) and the error heads' loss, with ignore pixels (target < 0)."""
 
 from __future__ import annotations
 
