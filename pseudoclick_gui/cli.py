@@ -25,7 +25,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pseudoclick", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="pseudoclick", description="PseudoClick GUI on the command line: evaluate "
+                                     "and train the model, import, export and inspect data, serve Label Studio. "
+                                     "The app itself is pseudoclick-gui.")
     parser.add_argument("--version", action="version", version=f"pseudoclick {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
