@@ -570,7 +570,8 @@ class MainWindow(QMainWindow):
             try:
                 st = a.store.stats()
                 ro = " · read-only" if a.read_only else ""
-                self.st_saved.setText(f"project: {st['instances']} objects · {st['human_clicks_saved']} clicks "
+                n, k = st["instances"], st["human_clicks_saved"]
+                self.st_saved.setText(f"project: {n} object{'s' * (n != 1)} · {k} click{'s' * (k != 1)} "
                                       f"saved{ro}")  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - a status line never stops the app
                 log.warning("project stats: %s", exc)

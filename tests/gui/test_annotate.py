@@ -60,6 +60,7 @@ def test_accept_and_withdraw_pseudo_click(make_window, images, tmp_path, qtbot):
     qtbot.keyClick(w.canvas, Qt.Key.Key_Return)  # accept
     wait_idle(qtbot, w)
     assert [e.kind for e in a.clicks] == ["human", "pseudo"]
+    assert "0 objects · 1 click saved" in w.st_saved.text()  # singular and plural
     assert a.prediction.mask[50, 72] and a.prediction.mask.sum() > before  # the accepted click changed the mask
     assert [(c.x, c.y) for c in _clicks(a.store, a.image_id, "pseudo_accepted")] == [(72, 50)]
     p2 = a.proposal
