@@ -396,13 +396,13 @@ def test_proposal_scorer_collect_labels_candidates_with_what_accepting_them_does
     import json
 
     from pseudoclick_gui.engine.pseudo import CANDIDATE_SOURCES, PROPOSAL_FEATURES
+
+    # the shipped network (a random one hardly reads its previous-mask input), pseudo clicks living one step
+    from pseudoclick_gui.engine.rule import ProposalRule
     from pseudoclick_gui.engine.session import Session
     from pseudoclick_gui.evaluation.clicker import iou
     from pseudoclick_gui.evaluation.dataset import find_samples
     from pseudoclick_gui.training.proposals import collect
-
-    # the shipped network (a random one hardly reads its previous-mask input), pseudo clicks living one step
-    from pseudoclick_gui.engine.rule import ProposalRule
 
     s = Session.from_default_checkpoint(device="cpu", rule=ProposalRule(error_threshold=0.3, lifetime="step"))
     out = tmp_path / "rows.jsonl"
