@@ -404,7 +404,8 @@ def test_proposal_scorer_collect_labels_candidates_with_what_accepting_them_does
     from pseudoclick_gui.evaluation.dataset import find_samples
     from pseudoclick_gui.training.proposals import collect
 
-    s = Session.from_default_checkpoint(device="cpu", rule=ProposalRule(error_threshold=0.3, lifetime="step"))
+    # a low error threshold, so that even the well-segmented tiny ellipses leave candidates to label
+    s = Session.from_default_checkpoint(device="cpu", rule=ProposalRule(error_threshold=0.02, lifetime="step"))
     out = tmp_path / "rows.jsonl"
     n = collect(s, [f"{tiny_dataset}:2"], out, exclude_dev=False, max_clicks=3, target=0.999, log=lambda m: None)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
