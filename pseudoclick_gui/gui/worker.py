@@ -98,6 +98,7 @@ class _Worker(QObject):
         self._lock = threading.Lock()
         self._queue: list[tuple[int, Op, bool]] = []
         self._background: list[Op] = []
+        self._owe_proposal = False  # a proposal was dropped for an operation that may not predict again
 
     def enqueue(self, generation: int, op: Op, predict: bool) -> None:
         with self._lock:
@@ -122,7 +123,7 @@ class _Worker(QObject):
             self.idle.emit()
 
     def _process(self) -> int:
-        need_predict = False
+        need_predict, self._owe_proposal = self._owe_proposal, False  # the prediction itself is cached
         generation = -1
         while True:
             batch = self._take()
@@ -155,6 +156,7 @@ class _Worker(QObject):
         if not want_proposal:
             return generation
         if self.pending():  # the user acted meanwhile: this proposal would be stale, the next batch makes one
+            self._owe_proposal = True
             return generation
         try:
             # a click queued while the search runs stops it between network passes: the next batch proposes
@@ -163,6 +165,7 @@ class _Worker(QObject):
             self._fail(generation, exc)
             proposal = None
         if self.pending():  # stopped, or stale already
+            self._owe_proposal = True
             return generation
         self.result.emit(replace(res, proposal=proposal, proposal_pending=False, proposal_only=True,
                                  seconds=time.perf_counter() - t0))  # fmt: skip
